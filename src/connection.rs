@@ -1,0 +1,272 @@
+//! The sans-IO connection: bytes in, events out, bytes to send, and the close handshake (RFC 6455 §5–§7).
+//!
+//! # Borrowing events and answering them
+//!
+//! An [`Event`] borrows the connection's input buffer (text as `&str`, binary as `&[u8]`, no copy), yet
+//! an echo server wants to send while it holds one. So [`Connection::next_event`] hands out the event
+//! together with the [`Sender`]: the two borrow disjoint halves of the connection, the input and the
+//! output. The event's bytes are released when `next_event` is called again.
+//!
+//! # States
+//!
+//! | state     | entered when                                             | may send | events   |
+//! |-----------|----------------------------------------------------------|----------|----------|
+//! | `Open`    | the handshake completed                                  | yes      | yes      |
+//! | `Closing` | we sent a close frame                                    | no       | yes      |
+//! | `Closed`  | both close frames crossed, or the connection failed      | no       | no       |
+//!
+//! A close frame from the peer is answered at once (echoing its code, RFC 6455 §5.5.1), so receiving one
+//! leads straight to `Closed`. Once closed, [`Connection::should_close_transport`] says when the driver
+//! closes TCP: the server first (RFC 6455 §7.1.1), the client after waiting for it.
+
+use crate::close::{parse_close_payload, CloseFrame};
+use crate::error::Error;
+use crate::receive::{Ready, Receiver};
+use crate::send::{MessageKind, Sender};
+use crate::{CloseCode, Config};
+
+/// Which end of the connection we are. Clients mask, servers do not (RFC 6455 §5.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// We opened the connection.
+    Client,
+    /// We accepted it.
+    Server,
+}
+
+/// Where the close handshake stands; see the module docs for the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum State {
+    /// Messages flow both ways.
+    Open,
+    /// We sent a close frame and wait for the peer's.
+    Closing,
+    /// The close handshake finished, or the connection failed, or the transport ended.
+    Closed,
+}
+
+/// Something the peer sent. Borrowed from the connection until the next call to
+/// [`Connection::next_event`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event<'a> {
+    /// A complete text message, valid UTF-8.
+    Text(&'a str),
+    /// A complete binary message.
+    Binary(&'a [u8]),
+    /// A ping; the core has already queued the pong.
+    Ping(&'a [u8]),
+    /// A pong.
+    Pong(&'a [u8]),
+    /// The peer's close frame, `None` if it carried no code; the core has already answered it.
+    Close(Option<CloseFrame<'a>>),
+}
+
+/// A WebSocket connection after the handshake, with no I/O of its own.
+///
+/// ```
+/// use wscore::{Config, Connection, Event, Role};
+///
+/// let mut client = Connection::new(Role::Client, &Config::default());
+/// let mut server = Connection::new(Role::Server, &Config::default());
+/// client.send_text("hello").unwrap();
+///
+/// // The driver moves bytes: here straight from one to the other.
+/// server.receive(client.pending_output());
+/// let n = client.pending_output().len();
+/// client.consume_output(n);
+///
+/// // The server echoes the text while the event still borrows its input buffer.
+/// while let Some((event, sender)) = server.next_event().unwrap() {
+///     if let Event::Text(text) = event {
+///         assert_eq!(text, "hello");
+///         sender.send_text(text).unwrap();
+///     }
+/// }
+/// client.receive(server.pending_output());
+/// assert!(matches!(client.next_event().unwrap(), Some((Event::Text("hello"), _))));
+/// ```
+#[derive(Debug)]
+pub struct Connection {
+    receiver: Receiver,
+    sender: Sender,
+    /// An event found by [`Connection::poll_event`], handed out by the next `next_event`.
+    ready: Option<Ready>,
+    transport_ended: bool,
+}
+
+impl Connection {
+    /// A connection whose handshake has completed, in the given role.
+    pub fn new(role: Role, config: &Config) -> Connection {
+        Connection {
+            receiver: Receiver::new(role, config),
+            sender: Sender::new(role, config.rng()),
+            ready: None,
+            transport_ended: false,
+        }
+    }
+
+    /// Copies bytes received from the transport in. Once the connection is closed they are ignored
+    /// (RFC 6455 §5.5.1: after a close, data is not processed).
+    pub fn receive(&mut self, bytes: &[u8]) {
+        if self.accepts_input() {
+            self.receiver.input().extend(bytes);
+        }
+    }
+
+    /// Room to read into from the transport, to avoid a copy; follow with [`Connection::commit`].
+    /// It is sized for the frame being received, growing only as its bytes arrive.
+    pub fn read_buffer(&mut self) -> &mut [u8] {
+        let wanted = self.receiver.wanted();
+        self.receiver.input().spare(wanted)
+    }
+
+    /// Records that `n` bytes were read into [`Connection::read_buffer`].
+    pub fn commit(&mut self, n: usize) {
+        if self.accepts_input() {
+            self.receiver.input().commit(n);
+        }
+    }
+
+    /// Records that the transport reached its end. If the close handshake had not finished, the
+    /// connection closed abnormally (1006, RFC 6455 §7.1.5): the error says so.
+    pub fn receive_eof(&mut self) -> Result<(), Error> {
+        let clean = self.receiver.close_received() || self.sender.failed();
+        self.transport_ended = true;
+        self.receiver.discard();
+        if clean {
+            Ok(())
+        } else {
+            Err(Error::AbnormalClosure)
+        }
+    }
+
+    /// The next event, or `None` when more bytes are needed (or the connection is closed). The event comes
+    /// with the [`Sender`] so it can be answered while borrowed.
+    ///
+    /// If the peer broke the protocol, the error is returned once, a close frame with its code (1002, 1007,
+    /// 1009) is already queued, and the connection is [`State::Closed`].
+    pub fn next_event(&mut self) -> Result<Option<(Event<'_>, &mut Sender)>, Error> {
+        let ready = match self.ready.take() {
+            Some(ready) => ready,
+            None => match self.advance()? {
+                Some(ready) => ready,
+                None => return Ok(None),
+            },
+        };
+        let Connection {
+            receiver, sender, ..
+        } = self;
+        let event = match ready {
+            Ready::Message(MessageKind::Binary, range) => {
+                Event::Binary(receiver.message_bytes(&range))
+            }
+            // The receiver validated the text as it arrived; this second pass cannot fail, and keeps the
+            // crate free of `unsafe` (`from_utf8_unchecked`) until a benchmark says the pass matters.
+            Ready::Message(MessageKind::Text, range) => {
+                match std::str::from_utf8(receiver.message_bytes(&range)) {
+                    Ok(text) => Event::Text(text),
+                    Err(_) => return Err(sender.fail(Error::InvalidUtf8)),
+                }
+            }
+            Ready::Ping(range) => Event::Ping(&receiver.unread()[range]),
+            Ready::Pong(range) => Event::Pong(&receiver.unread()[range]),
+            // Checked when it was parsed; parsing again is cheap and keeps `Ready` free of borrows.
+            Ready::Close(range) => Event::Close(
+                parse_close_payload(&receiver.unread()[range])
+                    .ok()
+                    .flatten(),
+            ),
+        };
+        Ok(Some((event, sender)))
+    }
+
+    /// Parses what has arrived and tells whether [`Connection::next_event`] now has an event; fails as
+    /// `next_event` would. For drivers that
+    /// wait in a loop: the event is borrowed only after the loop.
+    pub fn poll_event(&mut self) -> Result<bool, Error> {
+        if self.ready.is_none() {
+            self.ready = self.advance()?;
+        }
+        Ok(self.ready.is_some())
+    }
+
+    fn advance(&mut self) -> Result<Option<Ready>, Error> {
+        if !self.accepts_input() {
+            self.receiver.discard();
+            return Ok(None);
+        }
+        self.receiver.advance(&mut self.sender).map_err(|error| {
+            self.receiver.discard();
+            self.sender.fail(error)
+        })
+    }
+
+    /// The sending half.
+    pub fn sender(&mut self) -> &mut Sender {
+        &mut self.sender
+    }
+
+    /// Queues a text message. See [`Sender::send_text`].
+    pub fn send_text(&mut self, text: &str) -> Result<(), Error> {
+        self.sender.send_text(text)
+    }
+
+    /// Queues a binary message. See [`Sender::send_binary`].
+    pub fn send_binary(&mut self, data: &[u8]) -> Result<(), Error> {
+        self.sender.send_binary(data)
+    }
+
+    /// Queues a ping. See [`Sender::send_ping`].
+    pub fn send_ping(&mut self, payload: &[u8]) -> Result<(), Error> {
+        self.sender.send_ping(payload)
+    }
+
+    /// Starts the close handshake. See [`Sender::close`].
+    pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
+        self.sender.close(code, reason)
+    }
+
+    /// Bytes waiting to be written to the transport.
+    pub fn pending_output(&self) -> &[u8] {
+        self.sender.pending_output()
+    }
+
+    /// Records that the first `n` bytes of [`Connection::pending_output`] were written.
+    pub fn consume_output(&mut self, n: usize) {
+        self.sender.consume_output(n)
+    }
+
+    /// Where the close handshake stands.
+    pub fn state(&self) -> State {
+        if self.transport_ended || self.sender.failed() || self.receiver.close_received() {
+            State::Closed
+        } else if self.sender.close_sent() {
+            State::Closing
+        } else {
+            State::Open
+        }
+    }
+
+    /// Whether the driver should close the transport now: the connection is closed, its output is
+    /// written, and it is our turn. The server closes first (RFC 6455 §7.1.1); a client waits for the
+    /// server to, unless it failed the connection (§7.1.7) — the driver bounds that wait with a timeout.
+    pub fn should_close_transport(&self) -> bool {
+        self.state() == State::Closed
+            && self.pending_output().is_empty()
+            && (self.role() == Role::Server || self.sender.failed() || self.transport_ended)
+    }
+
+    /// Our role.
+    pub fn role(&self) -> Role {
+        self.receiver.role()
+    }
+
+    /// Heap bytes held by the connection's buffers, for monitoring memory per connection.
+    pub fn heap_size(&self) -> usize {
+        self.receiver.heap_size() + self.sender.heap_size()
+    }
+
+    fn accepts_input(&self) -> bool {
+        self.state() != State::Closed
+    }
+}

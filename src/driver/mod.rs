@@ -1,0 +1,3 @@
+//! Drivers: they move bytes between a transport and a [`crate::Connection`] and hold no protocol rule.
+
+pub mod blocking;

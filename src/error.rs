@@ -1,0 +1,150 @@
+//! The one error type, grouped by who is at fault: the peer, a limit, the handshake, the application, I/O.
+
+use std::fmt;
+use std::io;
+
+use crate::close::CloseCode;
+
+/// Everything that can go wrong. A peer error knows its close code ([`Error::close_code`]) or HTTP status
+/// ([`Error::http_status`]); when the core returns one, it has already queued that close frame or answer.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    // The peer broke RFC 6455.
+    /// A protocol violation (close 1002); the text names the rule.
+    Protocol(&'static str),
+    /// A text message or close reason that is not UTF-8 (close 1007, RFC 6455 §8.1).
+    InvalidUtf8,
+
+    // A limit was exceeded.
+    /// A frame declared a payload over `Config::max_frame_size` (close 1009).
+    FrameTooLarge {
+        /// The declared length.
+        len: u64,
+        /// The limit.
+        max: usize,
+    },
+    /// A message grew past `Config::max_message_size` (close 1009).
+    MessageTooLarge {
+        /// The length the message would have reached.
+        len: u64,
+        /// The limit.
+        max: usize,
+    },
+
+    // The opening handshake failed.
+    /// We are the server and the client's request was refused with this HTTP status (400, 426, 431, …).
+    BadRequest {
+        /// The status sent back.
+        status: u16,
+        /// Why, also sent as the response body.
+        reason: &'static str,
+    },
+    /// We are the client and the server's response does not complete a WebSocket handshake.
+    BadResponse {
+        /// The response's status, if it got that far.
+        status: Option<u16>,
+        /// What was wrong.
+        reason: &'static str,
+    },
+
+    // The application asked for something the protocol does not allow.
+    /// The connection is closed (or closing): nothing more can be sent.
+    Closed,
+    /// A call the protocol does not allow: a control payload over 125 bytes, a close code that may not be
+    /// sent, fragments out of order, invalid UTF-8 in text fragments, a subprotocol the client did not
+    /// offer. The text says which.
+    Misuse(&'static str),
+    /// A URL that is not `ws://host[:port][/path]` (or `wss://`).
+    InvalidUrl(&'static str),
+
+    // The peer went away.
+    /// The transport ended before the close handshake finished (reported to the application as 1006,
+    /// never sent: RFC 6455 §7.1.5).
+    AbnormalClosure,
+
+    // The transport failed (drivers only).
+    /// An I/O error from the underlying stream.
+    Io(io::Error),
+}
+
+impl Error {
+    /// The close code this error sends to the peer, for errors of the peer or of a limit.
+    pub fn close_code(&self) -> Option<CloseCode> {
+        match self {
+            Error::Protocol(_) => Some(CloseCode::PROTOCOL_ERROR),
+            Error::InvalidUtf8 => Some(CloseCode::INVALID_PAYLOAD),
+            Error::FrameTooLarge { .. } | Error::MessageTooLarge { .. } => {
+                Some(CloseCode::MESSAGE_TOO_BIG)
+            }
+            _ => None,
+        }
+    }
+
+    /// The HTTP status answered to a refused handshake request.
+    pub fn http_status(&self) -> Option<u16> {
+        match self {
+            Error::BadRequest { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// A short reason for a close frame (kept far below the 123-byte limit).
+    pub(crate) fn close_reason(&self) -> &'static str {
+        match self {
+            Error::Protocol(rule) => rule,
+            Error::InvalidUtf8 => "invalid UTF-8",
+            Error::FrameTooLarge { .. } => "frame too large",
+            Error::MessageTooLarge { .. } => "message too large",
+            _ => "",
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Protocol(rule) => write!(f, "protocol error: {rule}"),
+            Error::InvalidUtf8 => f.write_str("invalid UTF-8 in a text message or close reason"),
+            Error::FrameTooLarge { len, max } => {
+                write!(f, "frame of {len} bytes exceeds the limit of {max}")
+            }
+            Error::MessageTooLarge { len, max } => {
+                write!(f, "message of {len} bytes exceeds the limit of {max}")
+            }
+            Error::BadRequest { status, reason } => {
+                write!(f, "handshake refused with {status}: {reason}")
+            }
+            Error::BadResponse {
+                status: Some(status),
+                reason,
+            } => {
+                write!(f, "bad handshake response (status {status}): {reason}")
+            }
+            Error::BadResponse {
+                status: None,
+                reason,
+            } => write!(f, "bad handshake response: {reason}"),
+            Error::Closed => f.write_str("the connection is closed"),
+            Error::Misuse(what) => write!(f, "not allowed: {what}"),
+            Error::InvalidUrl(what) => write!(f, "invalid WebSocket URL: {what}"),
+            Error::AbnormalClosure => f.write_str("the connection ended without a close handshake"),
+            Error::Io(e) => write!(f, "I/O error: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<io::Error> for Error {
+    fn from(e: io::Error) -> Error {
+        Error::Io(e)
+    }
+}

@@ -1,0 +1,50 @@
+//! # wscore
+//!
+//! A WebSocket ([RFC 6455](https://www.rfc-editor.org/rfc/rfc6455)) protocol core with no I/O of its own:
+//! bytes in, events out, bytes to send. It parses the HTTP upgrade, masks and unmasks frames, reassembles
+//! fragmented messages, validates UTF-8 as it arrives, answers pings and runs the close handshake, and
+//! enforces every limit in [`Config`]. Drivers in [`driver`] move the bytes over sockets.
+//!
+//! - [`handshake`]: the opening handshake for both roles.
+//! - [`Connection`]: the state machine after it; [`Event`]s borrow its buffer.
+//! - [`driver::blocking`]: a server and a client over any `Read + Write` stream.
+//!
+//! A server answering one upgrade over a blocking stream:
+//!
+//! ```no_run
+//! use wscore::driver::blocking::{accept, Accepted, Message};
+//! let listener = std::net::TcpListener::bind("127.0.0.1:9001")?;
+//! let (stream, _) = listener.accept()?;
+//! if let Accepted::WebSocket(mut ws) = accept(stream, &wscore::Config::default())? {
+//!     while let Some(message) = ws.read()? {
+//!         match message {
+//!             Message::Text(text) => ws.send_text(&text)?,
+//!             Message::Binary(data) => ws.send_binary(&data)?,
+//!             _ => {}
+//!         }
+//!     }
+//! }
+//! # Ok::<(), wscore::Error>(())
+//! ```
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod buffer;
+pub mod close;
+mod config;
+mod connection;
+pub mod driver;
+mod error;
+pub mod frame;
+pub mod handshake;
+pub mod mask;
+mod receive;
+mod send;
+pub mod utf8;
+
+pub use close::{CloseCode, CloseFrame};
+pub use config::Config;
+pub use connection::{Connection, Event, Role, State};
+pub use error::Error;
+pub use send::{MessageKind, Sender};

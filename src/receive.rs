@@ -1,0 +1,291 @@
+//! The receiving half of a connection: frames parsed from the input buffer, unmasked in place, checked,
+//! and reassembled into messages (RFC 6455 §5.2–§5.5).
+
+use std::ops::Range;
+
+use crate::buffer::{InputBuffer, KEEP_CAPACITY, READ_CHUNK};
+use crate::close::parse_close_payload;
+use crate::error::Error;
+use crate::frame::{FrameHeader, OpCode};
+use crate::mask::apply_mask;
+use crate::send::{MessageKind, Sender};
+use crate::utf8::Utf8Validator;
+use crate::{Config, Role};
+
+/// What [`Receiver::advance`] found; ranges index [`Receiver::unread`], which stays put until the next
+/// call, so the event can borrow it.
+#[derive(Debug)]
+pub(crate) enum Ready {
+    /// A complete message: `Some(range)` is a single frame's payload in the input buffer, `None` the
+    /// reassembled fragments in the message buffer.
+    Message(MessageKind, Option<Range<usize>>),
+    Ping(Range<usize>),
+    Pong(Range<usize>),
+    Close(Range<usize>),
+}
+
+/// A frame whose header has been parsed and whose payload may still be arriving.
+#[derive(Debug, Clone, Copy)]
+struct PartialFrame {
+    header: FrameHeader,
+    header_len: usize,
+    payload_len: usize,
+    /// Payload bytes already unmasked (and, for text, validated).
+    processed: usize,
+}
+
+#[derive(Debug)]
+pub(crate) struct Receiver {
+    role: Role,
+    max_frame_size: usize,
+    max_message_size: usize,
+    input: InputBuffer,
+    frame: Option<PartialFrame>,
+    /// The fragments of the message being reassembled.
+    message: Vec<u8>,
+    /// The kind of the fragmented message being reassembled, if one is open.
+    fragmented: Option<MessageKind>,
+    utf8: Utf8Validator,
+    /// What the last event borrowed, released at the next call.
+    borrowed_input: usize,
+    borrowed_message: bool,
+    close_received: bool,
+}
+
+impl Receiver {
+    pub(crate) fn new(role: Role, config: &Config) -> Receiver {
+        Receiver {
+            role,
+            max_frame_size: config.max_frame_size,
+            max_message_size: config.max_message_size,
+            input: InputBuffer::default(),
+            frame: None,
+            message: Vec::new(),
+            fragmented: None,
+            utf8: Utf8Validator::default(),
+            borrowed_input: 0,
+            borrowed_message: false,
+            close_received: false,
+        }
+    }
+
+    pub(crate) fn role(&self) -> Role {
+        self.role
+    }
+
+    pub(crate) fn close_received(&self) -> bool {
+        self.close_received
+    }
+
+    pub(crate) fn input(&mut self) -> &mut InputBuffer {
+        &mut self.input
+    }
+
+    /// How many bytes the next read should make room for.
+    pub(crate) fn wanted(&self) -> usize {
+        match self.frame {
+            Some(f) => (f.header_len + f.payload_len).saturating_sub(self.input.unread().len()),
+            None => READ_CHUNK,
+        }
+    }
+
+    pub(crate) fn unread(&self) -> &[u8] {
+        self.input.unread()
+    }
+
+    /// The payload of a message found by [`Receiver::advance`].
+    pub(crate) fn message_bytes(&self, range: &Option<Range<usize>>) -> &[u8] {
+        match range {
+            Some(range) => &self.input.unread()[range.clone()],
+            None => &self.message,
+        }
+    }
+
+    pub(crate) fn heap_size(&self) -> usize {
+        self.input.capacity() + self.message.capacity()
+    }
+
+    /// Drops all buffered input; used once the connection has failed or closed.
+    pub(crate) fn discard(&mut self) {
+        self.input.clear();
+        self.message = Vec::new();
+        self.frame = None;
+        self.borrowed_input = 0;
+        self.borrowed_message = false;
+    }
+
+    /// Releases what the last event borrowed, then parses until an event is ready (`Ok(Some)`), more
+    /// bytes are needed (`Ok(None)`), or the peer broke a rule (`Err`, for the caller to fail with).
+    /// Pings and closes are answered through `sender` before they are reported.
+    pub(crate) fn advance(&mut self, sender: &mut Sender) -> Result<Option<Ready>, Error> {
+        self.input.consume(std::mem::take(&mut self.borrowed_input));
+        if std::mem::take(&mut self.borrowed_message) {
+            self.message.clear();
+            if self.message.capacity() > KEEP_CAPACITY {
+                self.message = Vec::new();
+            }
+        }
+        loop {
+            let frame = match self.frame {
+                Some(frame) => frame,
+                None => match FrameHeader::parse(self.input.unread())? {
+                    Some((header, header_len)) => self.start_frame(header, header_len)?,
+                    None => return Ok(None),
+                },
+            };
+            if !self.process_payload(frame)? {
+                return Ok(None);
+            }
+            self.frame = None;
+            let payload = frame.header_len..frame.header_len + frame.payload_len;
+            let frame_len = payload.end;
+            let header = frame.header;
+            match header.opcode {
+                OpCode::Ping => {
+                    sender.answer_ping(&self.input.unread()[payload.clone()]);
+                    self.borrowed_input = frame_len;
+                    return Ok(Some(Ready::Ping(payload)));
+                }
+                OpCode::Pong => {
+                    self.borrowed_input = frame_len;
+                    return Ok(Some(Ready::Pong(payload)));
+                }
+                OpCode::Close => {
+                    let close = parse_close_payload(&self.input.unread()[payload.clone()])?;
+                    sender.answer_close(close.map(|c| c.code));
+                    self.close_received = true;
+                    self.borrowed_input = frame_len;
+                    return Ok(Some(Ready::Close(payload)));
+                }
+                OpCode::Text | OpCode::Binary if header.fin => {
+                    let kind = kind_of(header.opcode);
+                    if kind == MessageKind::Text {
+                        self.utf8.finish().map_err(|_| Error::InvalidUtf8)?;
+                    }
+                    self.borrowed_input = frame_len;
+                    return Ok(Some(Ready::Message(kind, Some(payload))));
+                }
+                OpCode::Text | OpCode::Binary | OpCode::Continuation => {
+                    let kind = self.fragmented.unwrap_or(kind_of(header.opcode));
+                    self.append_fragment(&payload);
+                    self.input.consume(frame_len);
+                    if !header.fin {
+                        self.fragmented = Some(kind);
+                        continue;
+                    }
+                    self.fragmented = None;
+                    if kind == MessageKind::Text {
+                        self.utf8.finish().map_err(|_| Error::InvalidUtf8)?;
+                    }
+                    self.borrowed_message = true;
+                    return Ok(Some(Ready::Message(kind, None)));
+                }
+            }
+        }
+    }
+
+    /// Applies the rules that need connection state to a new frame's header.
+    fn start_frame(
+        &mut self,
+        header: FrameHeader,
+        header_len: usize,
+    ) -> Result<PartialFrame, Error> {
+        // RFC 6455 §5.2: RSV bits are zero unless an extension defines them; none is negotiated.
+        if header.rsv != 0 {
+            return Err(Error::Protocol(
+                "reserved bits set without a negotiated extension",
+            ));
+        }
+        // RFC 6455 §5.1: clients mask every frame, servers none.
+        match (self.role, header.mask.is_some()) {
+            (Role::Server, false) => return Err(Error::Protocol("unmasked frame from a client")),
+            (Role::Client, true) => return Err(Error::Protocol("masked frame from a server")),
+            _ => {}
+        }
+        let payload_len = usize::try_from(header.payload_len)
+            .ok()
+            .filter(|&len| len <= self.max_frame_size)
+            .ok_or(Error::FrameTooLarge {
+                len: header.payload_len,
+                max: self.max_frame_size,
+            })?;
+        // RFC 6455 §5.4: a continuation needs an open message; a new message needs none open.
+        match (header.opcode, self.fragmented) {
+            (OpCode::Continuation, None) => {
+                return Err(Error::Protocol("continuation frame without a message"))
+            }
+            (OpCode::Text | OpCode::Binary, Some(_)) => {
+                return Err(Error::Protocol("new message inside a fragmented message"))
+            }
+            _ => {}
+        }
+        if !header.opcode.is_control() {
+            let so_far = if header.opcode == OpCode::Continuation {
+                self.message.len()
+            } else {
+                0
+            };
+            let total = so_far as u64 + header.payload_len;
+            if total > self.max_message_size as u64 {
+                return Err(Error::MessageTooLarge {
+                    len: total,
+                    max: self.max_message_size,
+                });
+            }
+        }
+        if header.opcode == OpCode::Text {
+            self.utf8.reset();
+        }
+        let frame = PartialFrame {
+            header,
+            header_len,
+            payload_len,
+            processed: 0,
+        };
+        self.frame = Some(frame);
+        Ok(frame)
+    }
+
+    /// Unmasks the payload bytes that arrived since the last call and validates text as it comes, to fail
+    /// at the first invalid byte (RFC 6455 §8.1, Autobahn 6.4.x). Returns whether the frame is complete.
+    fn process_payload(&mut self, mut frame: PartialFrame) -> Result<bool, Error> {
+        let arrived = (self.input.unread().len() - frame.header_len).min(frame.payload_len);
+        if arrived > frame.processed {
+            let text = match frame.header.opcode {
+                OpCode::Text => true,
+                OpCode::Continuation => self.fragmented == Some(MessageKind::Text),
+                _ => false,
+            };
+            let bytes = &mut self.input.unread_mut()
+                [frame.header_len + frame.processed..frame.header_len + arrived];
+            if let Some(key) = frame.header.mask {
+                apply_mask(bytes, key, frame.processed);
+            }
+            if text {
+                self.utf8.feed(bytes).map_err(|_| Error::InvalidUtf8)?;
+            }
+            frame.processed = arrived;
+            self.frame = Some(frame);
+        }
+        Ok(frame.processed == frame.payload_len)
+    }
+
+    /// Appends a fragment to the message, growing the buffer geometrically but never past the limit.
+    fn append_fragment(&mut self, payload: &Range<usize>) {
+        let bytes = &self.input.unread()[payload.clone()];
+        let needed = self.message.len() + bytes.len();
+        if needed > self.message.capacity() {
+            let target = needed.max((self.message.capacity() * 2).min(self.max_message_size));
+            self.message.reserve_exact(target - self.message.len());
+        }
+        self.message.extend_from_slice(bytes);
+    }
+}
+
+fn kind_of(opcode: OpCode) -> MessageKind {
+    if opcode == OpCode::Text {
+        MessageKind::Text
+    } else {
+        MessageKind::Binary
+    }
+}

@@ -1,0 +1,254 @@
+//! The sending half of a connection: frames queued as bytes for the driver to write.
+//!
+//! It is a separate value from the receiving half so that an application can answer an event while the
+//! event still borrows the input buffer (see [`crate::Connection::next_event`]).
+
+use rand::rngs::StdRng;
+use rand::RngCore;
+
+use crate::buffer::KEEP_CAPACITY;
+use crate::close::{self, CloseCode};
+use crate::error::Error;
+use crate::frame::{FrameHeader, OpCode, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN};
+use crate::mask::apply_mask;
+use crate::utf8::Utf8Validator;
+use crate::Role;
+
+/// The type of a data message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MessageKind {
+    /// UTF-8 text.
+    Text,
+    /// Arbitrary bytes.
+    Binary,
+}
+
+impl MessageKind {
+    fn opcode(self) -> OpCode {
+        match self {
+            MessageKind::Text => OpCode::Text,
+            MessageKind::Binary => OpCode::Binary,
+        }
+    }
+}
+
+/// Queues frames for sending. Get one from [`crate::Connection::sender`] or beside an event.
+#[derive(Debug)]
+pub struct Sender {
+    role: Role,
+    /// Encoded frames; `out[sent..]` is still to be written.
+    out: Vec<u8>,
+    sent: usize,
+    rng: StdRng,
+    close_sent: bool,
+    failed: bool,
+    /// The kind of the fragmented message being sent, if one is open.
+    fragmenting: Option<MessageKind>,
+    /// Checks text fragments, which may split a character, across calls.
+    utf8: Utf8Validator,
+}
+
+impl Sender {
+    pub(crate) fn new(role: Role, rng: StdRng) -> Sender {
+        Sender {
+            role,
+            out: Vec::new(),
+            sent: 0,
+            rng,
+            close_sent: false,
+            failed: false,
+            fragmenting: None,
+            utf8: Utf8Validator::default(),
+        }
+    }
+
+    /// Queues a text message as one frame.
+    pub fn send_text(&mut self, text: &str) -> Result<(), Error> {
+        self.send_message(OpCode::Text, text.as_bytes())
+    }
+
+    /// Queues a binary message as one frame.
+    pub fn send_binary(&mut self, data: &[u8]) -> Result<(), Error> {
+        self.send_message(OpCode::Binary, data)
+    }
+
+    /// Queues one fragment of a message, for streaming a message too large to hold (RFC 6455 §5.4). The
+    /// first fragment starts a message of `kind`; later ones must name the same kind and are sent as
+    /// continuations; `fin` ends the message. Control frames may be sent between fragments. Text
+    /// fragments may split a character, but together they must be valid UTF-8.
+    pub fn send_fragment(
+        &mut self,
+        kind: MessageKind,
+        payload: &[u8],
+        fin: bool,
+    ) -> Result<(), Error> {
+        self.check_open()?;
+        let opcode = match self.fragmenting {
+            None => kind.opcode(),
+            Some(open) if open == kind => OpCode::Continuation,
+            Some(_) => {
+                return Err(Error::Misuse(
+                    "a fragment of another kind while a message is open",
+                ))
+            }
+        };
+        if kind == MessageKind::Text {
+            if opcode == OpCode::Text {
+                self.utf8.reset();
+            }
+            let valid = self.utf8.feed(payload).is_ok() && (!fin || self.utf8.finish().is_ok());
+            if !valid {
+                return Err(Error::Misuse("text fragments that are not valid UTF-8"));
+            }
+        }
+        self.fragmenting = if fin { None } else { Some(kind) };
+        self.write_frame(opcode, fin, payload);
+        Ok(())
+    }
+
+    /// Queues a ping; its payload is at most 125 bytes (RFC 6455 §5.5.2).
+    pub fn send_ping(&mut self, payload: &[u8]) -> Result<(), Error> {
+        self.send_control(OpCode::Ping, payload)
+    }
+
+    /// Queues an unsolicited pong, a one-way heartbeat (RFC 6455 §5.5.3). Pings are answered by the core.
+    pub fn send_pong(&mut self, payload: &[u8]) -> Result<(), Error> {
+        self.send_control(OpCode::Pong, payload)
+    }
+
+    /// Starts the closing handshake (RFC 6455 §5.5.1): queues a close frame; nothing can be sent after it.
+    /// The peer's close then completes the handshake. The reason is at most 123 bytes.
+    pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
+        self.check_open()?;
+        close::check_outgoing(code, reason)?;
+        self.write_close(Some(code), reason);
+        Ok(())
+    }
+
+    /// Bytes waiting to be written to the transport.
+    pub fn pending_output(&self) -> &[u8] {
+        &self.out[self.sent..]
+    }
+
+    /// Records that the first `n` bytes of [`Sender::pending_output`] were written.
+    pub fn consume_output(&mut self, n: usize) {
+        self.sent = (self.sent + n).min(self.out.len());
+        if self.sent == self.out.len() {
+            self.sent = 0;
+            self.out.clear();
+            if self.out.capacity() > KEEP_CAPACITY {
+                self.out = Vec::new();
+            }
+        }
+    }
+
+    /// Whether a close frame has been queued (by the application, as a reply, or on failure).
+    pub fn close_sent(&self) -> bool {
+        self.close_sent
+    }
+
+    pub(crate) fn failed(&self) -> bool {
+        self.failed
+    }
+
+    pub(crate) fn heap_size(&self) -> usize {
+        self.out.capacity()
+    }
+
+    /// Fails the connection (RFC 6455 §7.1.7): queues a close frame with the error's code, unless one
+    /// was sent already, and refuses everything after.
+    pub(crate) fn fail(&mut self, error: Error) -> Error {
+        if !self.close_sent {
+            self.write_close(error.close_code(), error.close_reason());
+        }
+        self.failed = true;
+        error
+    }
+
+    /// Answers a ping with the same payload (RFC 6455 §5.5.3), unless closing.
+    pub(crate) fn answer_ping(&mut self, payload: &[u8]) {
+        if !self.close_sent {
+            self.write_frame(OpCode::Pong, true, payload);
+        }
+    }
+
+    /// Answers the peer's close by echoing its code (RFC 6455 §5.5.1), unless we sent one first.
+    pub(crate) fn answer_close(&mut self, code: Option<CloseCode>) {
+        if !self.close_sent {
+            self.write_close(code, "");
+        }
+    }
+
+    fn check_open(&self) -> Result<(), Error> {
+        if self.close_sent {
+            Err(Error::Closed)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn send_message(&mut self, opcode: OpCode, payload: &[u8]) -> Result<(), Error> {
+        self.check_open()?;
+        if self.fragmenting.is_some() {
+            return Err(Error::Misuse(
+                "a new message while a fragmented one is open",
+            ));
+        }
+        self.write_frame(opcode, true, payload);
+        Ok(())
+    }
+
+    fn send_control(&mut self, opcode: OpCode, payload: &[u8]) -> Result<(), Error> {
+        self.check_open()?;
+        if payload.len() > MAX_CONTROL_PAYLOAD {
+            return Err(Error::Misuse("control frame payload over 125 bytes"));
+        }
+        self.write_frame(opcode, true, payload);
+        Ok(())
+    }
+
+    fn write_close(&mut self, code: Option<CloseCode>, reason: &str) {
+        let mut payload = [0u8; MAX_CONTROL_PAYLOAD];
+        // Codes such as 1005 are never sent (RFC 6455 §7.4.1): an empty close stands for them.
+        let len = match code {
+            Some(code) if code.is_sendable() => {
+                let reason = &reason.as_bytes()[..reason.len().min(close::MAX_REASON_LEN)];
+                payload[..2].copy_from_slice(&code.as_u16().to_be_bytes());
+                payload[2..2 + reason.len()].copy_from_slice(reason);
+                2 + reason.len()
+            }
+            _ => 0,
+        };
+        self.write_frame(OpCode::Close, true, &payload[..len]);
+        self.close_sent = true;
+    }
+
+    /// Encodes one frame into the output; a client masks it with a fresh key (RFC 6455 §5.3).
+    fn write_frame(&mut self, opcode: OpCode, fin: bool, payload: &[u8]) {
+        let mask = match self.role {
+            Role::Client => Some(self.rng.next_u32().to_ne_bytes()),
+            Role::Server => None,
+        };
+        let header = FrameHeader {
+            fin,
+            rsv: 0,
+            opcode,
+            mask,
+            payload_len: payload.len() as u64,
+        };
+        let mut head = [0u8; MAX_HEADER_LEN];
+        let head_len = header.encode(&mut head);
+        if self.sent > 0 && self.sent >= self.out.len() / 2 {
+            // Reclaim what was written before the buffer grows.
+            self.out.drain(..self.sent);
+            self.sent = 0;
+        }
+        self.out.reserve(head_len + payload.len());
+        self.out.extend_from_slice(&head[..head_len]);
+        let start = self.out.len();
+        self.out.extend_from_slice(payload);
+        if let Some(key) = mask {
+            apply_mask(&mut self.out[start..], key, 0);
+        }
+    }
+}

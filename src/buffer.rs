@@ -39,12 +39,12 @@ impl InputBuffer {
         }
     }
 
-    /// Spare room to read into: at least [`READ_CHUNK`], and up to `want` (what the frame being received
-    /// still needs) but never more than what is already unread, so the buffer grows geometrically with
-    /// what has arrived and a peer must send bytes to make us hold them.
+    /// Spare room to read into, made for `want` bytes (what the frame being received still needs) but
+    /// never for more than [`READ_CHUNK`] or what is already unread: the buffer grows geometrically with
+    /// what has arrived, so a peer must send bytes to make us hold them.
     pub(crate) fn spare(&mut self, want: usize) -> &mut [u8] {
         let unread = self.end - self.start;
-        let room = READ_CHUNK.max(want.min(unread));
+        let room = want.clamp(1, READ_CHUNK.max(unread));
         if self.data.len() - self.end < room {
             if self.start > 0 {
                 self.data.copy_within(self.start..self.end, 0);
@@ -52,7 +52,7 @@ impl InputBuffer {
                 self.end = unread;
             }
             if self.data.len() - self.end < room {
-                self.data.resize(self.end + room, 0);
+                self.data.resize(self.end + room.max(READ_CHUNK), 0);
             }
         }
         &mut self.data[self.end..]

@@ -189,6 +189,8 @@ impl<S: Read + Write> WebSocket<S> {
 }
 
 /// What [`accept`] found on a new stream.
+// Made once per connection and matched at once: boxing the large variant would cost more than it saves.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Accepted<S> {
     /// The WebSocket is open.

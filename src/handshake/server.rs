@@ -179,7 +179,7 @@ mod tests {
         let config = Config::default();
         let bytes = request.as_bytes();
         for end in 0..bytes.len() {
-            if let Some(_) = read_request(&bytes[..end], &config)? {
+            if read_request(&bytes[..end], &config)?.is_some() {
                 panic!("a prefix of {end} bytes parsed as a complete request");
             }
         }

@@ -270,3 +270,6 @@ impl Connection {
         self.state() != State::Closed
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,285 @@
+//! Our blocking server and client talking over real loopback sockets.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use wscore::driver::blocking::{
+    accept, accept_with, client, connect, connect_with, Accepted, Message,
+};
+use wscore::handshake::{http_response, ClientOptions, WsUrl};
+use wscore::{CloseCode, Config, Error, Event, MessageKind};
+
+fn big_config() -> Config {
+    Config {
+        max_frame_size: 32 << 20,
+        max_message_size: 32 << 20,
+        ..Config::default()
+    }
+}
+
+/// Starts a server that accepts one connection and runs `serve` on it; returns its URL.
+fn serve_one<T: Send + 'static>(
+    serve: impl FnOnce(TcpStream) -> T + Send + 'static,
+) -> (String, JoinHandle<T>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("ws://{}/", listener.local_addr().unwrap());
+    let handle = thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        serve(stream)
+    });
+    (url, handle)
+}
+
+/// An echo server for one connection, returning what it saw.
+fn echo_one() -> (String, JoinHandle<Vec<Message>>) {
+    serve_one(|stream| {
+        let Accepted::WebSocket(mut ws) = accept(stream, &big_config()).unwrap() else {
+            panic!("not an upgrade")
+        };
+        let mut seen = Vec::new();
+        while let Some((event, sender)) = ws.read_event().unwrap() {
+            match event {
+                Event::Text(text) => sender.send_text(text).unwrap(),
+                Event::Binary(data) => sender.send_binary(data).unwrap(),
+                _ => {}
+            }
+            seen.push(Message::from(event));
+        }
+        seen
+    })
+}
+
+#[test]
+fn echoes_text_binary_and_a_16_mib_message_then_closes() {
+    let (url, server) = echo_one();
+    let (mut ws, _) = connect_with(&url, &ClientOptions::default(), &big_config()).unwrap();
+    ws.get_mut()
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    ws.send_text("héllo").unwrap();
+    assert_eq!(ws.read().unwrap(), Some(Message::Text("héllo".into())));
+    ws.send_binary(&[0, 1, 2]).unwrap();
+    assert_eq!(ws.read().unwrap(), Some(Message::Binary(vec![0, 1, 2])));
+    let big: Vec<u8> = (0..16 << 20).map(|i: u32| (i % 251) as u8).collect();
+    ws.send_binary(&big).unwrap();
+    assert_eq!(ws.read().unwrap(), Some(Message::Binary(big)));
+    ws.close(CloseCode::NORMAL, "done").unwrap();
+    assert_eq!(ws.read().unwrap(), None);
+    let seen = server.join().unwrap();
+    assert_eq!(
+        seen.last(),
+        Some(&Message::Close(Some((CloseCode::NORMAL, "done".into()))))
+    );
+    assert_eq!(seen.len(), 4);
+}
+
+#[test]
+fn reassembles_a_fragmented_message_with_a_ping_between() {
+    let (url, server) = echo_one();
+    let mut ws = connect(&url).unwrap();
+    ws.send_fragment(MessageKind::Text, "frag".as_bytes(), false)
+        .unwrap();
+    ws.send_ping(b"between").unwrap();
+    ws.send_fragment(MessageKind::Text, "mented".as_bytes(), true)
+        .unwrap();
+    assert_eq!(ws.read().unwrap(), Some(Message::Pong(b"between".to_vec())));
+    assert_eq!(ws.read().unwrap(), Some(Message::Text("fragmented".into())));
+    ws.close(CloseCode::NORMAL, "").unwrap();
+    let seen = server.join().unwrap();
+    assert_eq!(seen[0], Message::Ping(b"between".to_vec()));
+    assert_eq!(seen[1], Message::Text("fragmented".into()));
+}
+
+#[test]
+fn server_initiated_close_completes_on_both_sides() {
+    let (url, server) = serve_one(|stream| {
+        let Accepted::WebSocket(mut ws) = accept(stream, &Config::default()).unwrap() else {
+            panic!()
+        };
+        ws.send_text("bye soon").unwrap();
+        ws.close(CloseCode::GOING_AWAY, "shutdown").unwrap();
+        ws.connection().state()
+    });
+    let mut ws = connect(&url).unwrap();
+    assert_eq!(ws.read().unwrap(), Some(Message::Text("bye soon".into())));
+    assert_eq!(
+        ws.read().unwrap(),
+        Some(Message::Close(Some((
+            CloseCode::GOING_AWAY,
+            "shutdown".into()
+        ))))
+    );
+    assert_eq!(
+        ws.read().unwrap(),
+        None,
+        "the server closed TCP after the handshake"
+    );
+    assert_eq!(server.join().unwrap(), wscore::State::Closed);
+}
+
+#[test]
+fn a_plain_get_reaches_the_application() {
+    let (url, server) = serve_one(|stream| match accept(stream, &Config::default()).unwrap() {
+        Accepted::Http(request, mut stream) => {
+            stream
+                .write_all(&http_response(
+                    200,
+                    "OK",
+                    &[("Content-Type", "text/plain")],
+                    b"page",
+                ))
+                .unwrap();
+            request.path
+        }
+        Accepted::WebSocket(_) => panic!("not an upgrade"),
+    });
+    let addr = url.trim_start_matches("ws://").trim_end_matches('/');
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .write_all(b"GET /index?x=1 HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200 OK\r\n"));
+    assert!(response.ends_with("\r\n\r\npage"));
+    assert_eq!(server.join().unwrap(), "/index?x=1");
+}
+
+#[test]
+fn a_wrong_version_is_answered_with_426() {
+    let (url, server) = serve_one(|stream| {
+        accept(stream, &Config::default())
+            .map(|_| ())
+            .unwrap_err()
+            .http_status()
+    });
+    let addr = url.trim_start_matches("ws://").trim_end_matches('/');
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .write_all(
+            b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 8\r\n\r\n",
+        )
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(
+        response.starts_with("HTTP/1.1 426 Upgrade Required\r\n"),
+        "{response}"
+    );
+    assert!(response.contains("Sec-WebSocket-Version: 13\r\n"));
+    assert_eq!(server.join().unwrap(), Some(426));
+}
+
+#[test]
+fn frames_sent_with_the_request_are_not_lost() {
+    let (url, server) = echo_one();
+    let addr = url.trim_start_matches("ws://").trim_end_matches('/');
+    let mut stream = TcpStream::connect(addr).unwrap();
+    // The request and a masked "Hi" text frame and a close, in one write.
+    let mut bytes = b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+        Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        .to_vec();
+    bytes.extend_from_slice(&[0x81, 0x82, 0, 0, 0, 0, b'H', b'i', 0x88, 0x80, 0, 0, 0, 0]);
+    stream.write_all(&bytes).unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    assert!(
+        response.ends_with(&[0x81, 0x02, b'H', b'i', 0x88, 0x00]),
+        "{response:?}"
+    );
+    assert_eq!(server.join().unwrap()[0], Message::Text("Hi".into()));
+}
+
+#[test]
+fn negotiates_a_subprotocol_over_a_caller_opened_stream() {
+    let (url, server) = serve_one(|stream| {
+        let accepted = accept_with(stream, &Config::default(), |upgrade| {
+            upgrade
+                .protocols()
+                .find(|p| *p == "chat.v2")
+                .map(str::to_owned)
+        });
+        let Accepted::WebSocket(mut ws) = accepted.unwrap() else {
+            panic!()
+        };
+        while ws.read().unwrap().is_some() {}
+    });
+    let url = WsUrl::parse(&url).unwrap();
+    let stream = TcpStream::connect((url.host.as_str(), url.port)).unwrap();
+    let options = ClientOptions {
+        protocols: vec!["chat.v1".into(), "chat.v2".into()],
+        ..Default::default()
+    };
+    let (mut ws, response) = client(stream, &url, &options, &Config::default()).unwrap();
+    assert_eq!(response.protocol.as_deref(), Some("chat.v2"));
+    ws.close(CloseCode::NORMAL, "").unwrap();
+    server.join().unwrap();
+}
+
+#[test]
+fn a_protocol_error_sends_the_close_code_and_ends_the_connection() {
+    let (url, server) = serve_one(|stream| {
+        let Accepted::WebSocket(mut ws) = accept(stream, &Config::default()).unwrap() else {
+            panic!()
+        };
+        let error = ws.read().unwrap_err();
+        (error.close_code(), ws.read().unwrap())
+    });
+    let addr = url.trim_start_matches("ws://").trim_end_matches('/');
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .write_all(
+            b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        )
+        .unwrap();
+    // An unmasked frame from a client: RFC 6455 §5.1 says fail with 1002.
+    stream.write_all(&[0x81, 0x01, b'x']).unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let head_end = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a 101 response")
+        + 4;
+    let close = &response[head_end..];
+    assert_eq!(close[0], 0x88, "a close frame follows the 101");
+    assert_eq!(
+        close.len(),
+        2 + usize::from(close[1]),
+        "and nothing after it"
+    );
+    assert_eq!(close[2..4], [0x03, 0xea]);
+    assert_eq!(
+        server.join().unwrap(),
+        (Some(CloseCode::PROTOCOL_ERROR), None)
+    );
+}
+
+#[test]
+fn connect_reports_a_bad_accept_key() {
+    let (url, server) = serve_one(|mut stream| {
+        let mut buf = [0u8; 1024];
+        let _ = stream.read(&mut buf).unwrap();
+        stream
+            .write_all(
+                b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                  Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n",
+            )
+            .unwrap();
+    });
+    assert!(matches!(
+        connect(&url),
+        Err(Error::BadResponse {
+            status: Some(101),
+            ..
+        })
+    ));
+    server.join().unwrap();
+}

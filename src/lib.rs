@@ -48,3 +48,8 @@ pub use config::Config;
 pub use connection::{Connection, Event, Role, State};
 pub use error::Error;
 pub use send::{MessageKind, Sender};
+
+/// The README's examples, compiled and run as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

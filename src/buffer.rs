@@ -52,7 +52,11 @@ impl InputBuffer {
                 self.end = unread;
             }
             if self.data.len() - self.end < room {
-                self.data.resize(self.end + room.max(READ_CHUNK), 0);
+                // Grow exactly, not by Vec's doubling: the growth policy is ours (geometric through
+                // `room`), so the buffer never exceeds the frame being received plus one chunk.
+                let target = self.end + room.max(READ_CHUNK);
+                self.data.reserve_exact(target - self.data.len());
+                self.data.resize(target, 0);
             }
         }
         &mut self.data[self.end..]

@@ -1,5 +1,7 @@
 //! Limits and settings, with defaults safe for a server on the open internet.
 
+use std::time::Duration;
+
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
@@ -21,6 +23,10 @@ pub struct Config {
     pub max_handshake_size: usize,
     /// The most header lines in a handshake; more is 431. Default 64.
     pub max_headers: usize,
+    /// How long a driver lets the opening handshake take in all, so a peer trickling one byte at a time
+    /// cannot hold a connection open (a server answers 408). The core has no clock; drivers enforce this.
+    /// Default 10 s.
+    pub handshake_timeout: Duration,
     /// Seeds the generator of masking keys and handshake keys, for reproducible tests. `None` (the
     /// default) seeds from the operating system, as RFC 6455 §10.3 requires in production.
     pub rng_seed: Option<u64>,
@@ -33,6 +39,7 @@ impl Default for Config {
             max_message_size: 64 << 20,
             max_handshake_size: 8 << 10,
             max_headers: 64,
+            handshake_timeout: Duration::from_secs(10),
             rng_seed: None,
         }
     }

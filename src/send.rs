@@ -46,6 +46,9 @@ pub struct Sender {
     fragmenting: Option<MessageKind>,
     /// Checks text fragments, which may split a character, across calls.
     utf8: Utf8Validator,
+    /// Where the automatic pong starts in `out`, while it is the last frame there and none of it has been
+    /// written: the next ping's pong replaces it.
+    unsent_pong: Option<usize>,
 }
 
 impl Sender {
@@ -59,6 +62,7 @@ impl Sender {
             failed: false,
             fragmenting: None,
             utf8: Utf8Validator::default(),
+            unsent_pong: None,
         }
     }
 
@@ -133,6 +137,9 @@ impl Sender {
     /// Records that the first `n` bytes of [`Sender::pending_output`] were written.
     pub fn consume_output(&mut self, n: usize) {
         self.sent = (self.sent + n).min(self.out.len());
+        if self.unsent_pong.is_some_and(|start| self.sent > start) {
+            self.unsent_pong = None;
+        }
         if self.sent == self.out.len() {
             self.sent = 0;
             self.out.clear();
@@ -165,11 +172,19 @@ impl Sender {
         error
     }
 
-    /// Answers a ping with the same payload (RFC 6455 §5.5.3), unless closing.
+    /// Answers a ping with the same payload (RFC 6455 §5.5.3), unless closing. A pong still waiting
+    /// whole at the end of the output is replaced rather than joined, as §5.5.3 allows ("a Pong frame for
+    /// only the most recently processed Ping frame"): a peer that floods pings and never reads cannot
+    /// make the output grow.
     pub(crate) fn answer_ping(&mut self, payload: &[u8]) {
-        if !self.close_sent {
-            self.write_frame(OpCode::Pong, true, payload);
+        if self.close_sent {
+            return;
         }
+        if let Some(start) = self.unsent_pong.take() {
+            self.out.truncate(start);
+        }
+        let start = self.write_frame(OpCode::Pong, true, payload);
+        self.unsent_pong = Some(start);
     }
 
     /// Answers the peer's close by echoing its code (RFC 6455 §5.5.1), unless we sent one first.
@@ -223,8 +238,9 @@ impl Sender {
         self.close_sent = true;
     }
 
-    /// Encodes one frame into the output; a client masks it with a fresh key (RFC 6455 §5.3).
-    fn write_frame(&mut self, opcode: OpCode, fin: bool, payload: &[u8]) {
+    /// Encodes one frame into the output, returning where it starts; a client masks it with a fresh key
+    /// (RFC 6455 §5.3).
+    fn write_frame(&mut self, opcode: OpCode, fin: bool, payload: &[u8]) -> usize {
         let mask = match self.role {
             Role::Client => Some(self.rng.next_u32().to_ne_bytes()),
             Role::Server => None,
@@ -243,6 +259,9 @@ impl Sender {
             self.out.drain(..self.sent);
             self.sent = 0;
         }
+        // Whatever follows a waiting pong pins it in place.
+        self.unsent_pong = None;
+        let frame_start = self.out.len();
         self.out.reserve(head_len + payload.len());
         self.out.extend_from_slice(&head[..head_len]);
         let start = self.out.len();
@@ -250,5 +269,6 @@ impl Sender {
         if let Some(key) = mask {
             apply_mask(&mut self.out[start..], key, 0);
         }
+        frame_start
     }
 }

@@ -18,6 +18,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
+use std::time::Instant;
 
 use crate::handshake::{
     read_request, ClientHandshake, ClientOptions, Incoming, Request, Response, Upgrade, WsUrl,
@@ -222,7 +223,11 @@ pub fn accept_with<S: Read + Write>(
     choose: impl FnOnce(&Upgrade) -> Option<String>,
 ) -> Result<Accepted<S>, Error> {
     let mut buf = Vec::new();
-    let parsed = read_head(&mut stream, &mut buf, config.max_handshake_size, |buf| {
+    let timed_out = || Error::BadRequest {
+        status: 408,
+        reason: "the handshake took too long",
+    };
+    let parsed = read_head(&mut stream, &mut buf, config, timed_out, |buf| {
         read_request(buf, config)
     });
     let (incoming, used) = match parsed {
@@ -286,7 +291,9 @@ pub fn client<S: Read + Write>(
     stream.write_all(handshake.request())?;
     stream.flush()?;
     let mut buf = Vec::new();
-    let (response, used) = read_head(&mut stream, &mut buf, config.max_handshake_size, |buf| {
+    let timed_out =
+        || io::Error::new(io::ErrorKind::TimedOut, "the handshake took too long").into();
+    let (response, used) = read_head(&mut stream, &mut buf, config, timed_out, |buf| {
         handshake.read_response(buf, config)
     })?;
     let connection = Connection::new(Role::Client, config);
@@ -296,17 +303,24 @@ pub fn client<S: Read + Write>(
     ))
 }
 
-/// Reads into `buf` until `parse` finds a complete head; the stream ending first is an error.
+/// Reads into `buf` until `parse` finds a complete head; the stream ending first is an error, and so is
+/// the handshake outlasting `config.handshake_timeout` (checked after each read: a peer that sends
+/// nothing at all is stopped by the stream's own read timeout).
 fn read_head<S: Read, T>(
     stream: &mut S,
     buf: &mut Vec<u8>,
-    max: usize,
+    config: &Config,
+    timed_out: fn() -> Error,
     mut parse: impl FnMut(&[u8]) -> Result<Option<T>, Error>,
 ) -> Result<T, Error> {
+    let started = Instant::now();
     let mut chunk = [0u8; 1024];
     loop {
         // Never read more than the limit allows past what is buffered: `parse` refuses a larger head.
-        let room = chunk.len().min(max.saturating_sub(buf.len())).max(1);
+        let room = chunk
+            .len()
+            .min(config.max_handshake_size.saturating_sub(buf.len()))
+            .max(1);
         match stream.read(&mut chunk[..room]) {
             Ok(0) => return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into()),
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
@@ -315,6 +329,9 @@ fn read_head<S: Read, T>(
         }
         if let Some(parsed) = parse(buf)? {
             return Ok(parsed);
+        }
+        if started.elapsed() > config.handshake_timeout {
+            return Err(timed_out());
         }
     }
 }

@@ -155,6 +155,7 @@ impl Error {
             return None;
         };
         let (phrase, extra): (&str, &[(&str, &str)]) = match status {
+            408 => ("Request Timeout", &[]),
             426 => ("Upgrade Required", &[("Sec-WebSocket-Version", "13")]),
             431 => ("Request Header Fields Too Large", &[]),
             _ => ("Bad Request", &[]),

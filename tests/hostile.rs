@@ -1,0 +1,442 @@
+//! Hostile input: each case ends with the right close code or HTTP status, never panics, and allocates
+//! no more than the configured limits plus a small constant, measured by a counting allocator.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::thread;
+use std::time::Duration;
+
+use wscore::driver::blocking::accept;
+use wscore::handshake::read_request;
+use wscore::{CloseCode, Config, Connection, Error, Event, Role, State};
+
+/// Counts the heap bytes live on the current thread, and their peak.
+struct Counting;
+
+thread_local! {
+    static LIVE: Cell<isize> = const { Cell::new(0) };
+    static PEAK: Cell<isize> = const { Cell::new(0) };
+}
+
+fn track(delta: isize) {
+    let _ = LIVE.try_with(|live| {
+        let now = live.get() + delta;
+        live.set(now);
+        let _ = PEAK.try_with(|peak| peak.set(peak.get().max(now)));
+    });
+}
+
+// SAFETY: every call forwards to the system allocator unchanged; the bookkeeping only reads the sizes.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let p = System.alloc(layout);
+        if !p.is_null() {
+            track(layout.size() as isize);
+        }
+        p
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        let p = System.alloc_zeroed(layout);
+        if !p.is_null() {
+            track(layout.size() as isize);
+        }
+        p
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        System.dealloc(ptr, layout);
+        track(-(layout.size() as isize));
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let p = System.realloc(ptr, layout, new_size);
+        if !p.is_null() {
+            track(new_size as isize - layout.size() as isize);
+        }
+        p
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// Runs `f` and returns its result with the most heap it held at once on this thread, in bytes.
+fn peak_heap<T>(f: impl FnOnce() -> T) -> (T, usize) {
+    let base = LIVE.with(Cell::get);
+    PEAK.with(|p| p.set(base));
+    let result = f();
+    let peak = PEAK.with(Cell::get) - base;
+    (result, peak.max(0) as usize)
+}
+
+const SMALL: usize = 64 << 10;
+const KEY: [u8; 4] = [1, 2, 3, 4];
+
+fn masked_header(first_byte: u8, len: u64) -> Vec<u8> {
+    let mut out = vec![first_byte];
+    match len {
+        0..=125 => out.push(0x80 | len as u8),
+        126..=0xffff => {
+            out.push(0x80 | 126);
+            out.extend_from_slice(&(len as u16).to_be_bytes());
+        }
+        _ => {
+            out.push(0x80 | 127);
+            out.extend_from_slice(&len.to_be_bytes());
+        }
+    }
+    out.extend_from_slice(&KEY);
+    out
+}
+
+fn masked(first_byte: u8, payload: &[u8]) -> Vec<u8> {
+    let mut out = masked_header(first_byte, payload.len() as u64);
+    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ KEY[i % 4]));
+    out
+}
+
+/// Drains events; returns how many there were and the error, if one ended them.
+fn drain(conn: &mut Connection) -> (usize, Option<Error>) {
+    let mut events = 0;
+    loop {
+        match conn.next_event() {
+            Ok(Some(_)) => events += 1,
+            Ok(None) => return (events, None),
+            Err(e) => return (events, Some(e)),
+        }
+    }
+}
+
+/// The close code of the last close frame a server wrote.
+fn last_close_code(conn: &Connection) -> Option<u16> {
+    let mut client = Connection::new(Role::Client, &Config::default());
+    client.receive(conn.pending_output());
+    let mut code = None;
+    while let Ok(Some((event, _))) = client.next_event() {
+        if let Event::Close(frame) = event {
+            code = frame.map(|f| f.code.as_u16());
+        }
+    }
+    code
+}
+
+fn server() -> Connection {
+    Connection::new(Role::Server, &Config::default())
+}
+
+#[test]
+fn a_frame_declaring_2_pow_63_minus_1_bytes_fails_with_1009_at_once() {
+    let ((error, conn), peak) = peak_heap(|| {
+        let mut conn = server();
+        conn.receive(&masked_header(0x82, (1 << 63) - 1));
+        (drain(&mut conn).1, conn)
+    });
+    assert!(matches!(error, Some(Error::FrameTooLarge { .. })));
+    assert_eq!(last_close_code(&conn), Some(1009));
+    assert!(peak < SMALL, "held {peak} bytes");
+}
+
+#[test]
+fn a_frame_just_over_the_limit_fails_with_1009_before_its_payload() {
+    let config = Config::default();
+    let ((error, conn), peak) = peak_heap(|| {
+        let mut conn = server();
+        conn.receive(&masked_header(0x82, config.max_frame_size as u64 + 1));
+        conn.receive(&[0; 1000]);
+        (drain(&mut conn).1, conn)
+    });
+    assert!(matches!(error, Some(Error::FrameTooLarge { .. })));
+    assert_eq!(last_close_code(&conn), Some(1009));
+    assert!(peak < SMALL, "held {peak} bytes");
+}
+
+#[test]
+fn a_frame_at_the_limit_holds_no_more_than_the_frame() {
+    let config = Config {
+        max_frame_size: 4 << 20,
+        ..Config::default()
+    };
+    let ((events, error), peak) = peak_heap(|| {
+        let mut conn = Connection::new(Role::Server, &config);
+        conn.receive(&masked_header(0x82, config.max_frame_size as u64));
+        let chunk = [0u8; 64 << 10];
+        for _ in 0..config.max_frame_size / chunk.len() {
+            let room = conn.read_buffer();
+            let n = room.len().min(chunk.len());
+            room[..n].copy_from_slice(&chunk[..n]);
+            conn.commit(n);
+            let (events, error) = drain(&mut conn);
+            if events > 0 || error.is_some() {
+                return (events, error);
+            }
+        }
+        drain(&mut conn)
+    });
+    assert_eq!(
+        (events, error.is_none()),
+        (0, true),
+        "the frame is not complete yet"
+    );
+    assert!(
+        peak <= config.max_frame_size + SMALL,
+        "held {peak} bytes for a {} byte frame",
+        config.max_frame_size
+    );
+}
+
+/// Feeds a message of `count` one-byte fragments in 64 KiB reads, building the stream as it goes.
+fn one_byte_fragments(conn: &mut Connection, count: usize) -> (usize, Option<Error>) {
+    let mut pending = Vec::with_capacity(70 << 10);
+    let mut events = 0;
+    for i in 0..count {
+        let first = match i {
+            0 => 0x02,
+            _ if i == count - 1 => 0x80,
+            _ => 0x00,
+        };
+        pending.extend_from_slice(&masked(first, &[i as u8]));
+        if pending.len() >= 64 << 10 || i == count - 1 {
+            conn.receive(&pending);
+            pending.clear();
+            let (n, error) = drain(conn);
+            events += n;
+            if error.is_some() {
+                return (events, error);
+            }
+        }
+    }
+    (events, None)
+}
+
+#[test]
+fn a_million_one_byte_fragments_make_one_message_in_bounded_memory() {
+    let ((events, error), peak) = peak_heap(|| one_byte_fragments(&mut server(), 1_000_000));
+    assert_eq!((events, error.is_none()), (1, true));
+    // The message itself (1 MB, grown geometrically) plus the 64 KiB reads.
+    assert!(peak < 3 << 20, "held {peak} bytes");
+}
+
+#[test]
+fn fragments_past_the_message_limit_fail_with_1009() {
+    let config = Config {
+        max_message_size: 100_000,
+        ..Config::default()
+    };
+    let ((events, error), peak) =
+        peak_heap(|| one_byte_fragments(&mut Connection::new(Role::Server, &config), 1_000_000));
+    assert_eq!(events, 0);
+    assert!(matches!(error, Some(Error::MessageTooLarge { .. })));
+    // The message so far, the 64 KiB reads, and this test's own 70 KiB of scratch.
+    assert!(
+        peak < config.max_message_size + 3 * SMALL,
+        "held {peak} bytes"
+    );
+}
+
+#[test]
+fn invalid_utf8_after_10_mib_of_valid_text_fails_at_once() {
+    let valid = 10 << 20;
+    let ((error, fed, conn), peak) = peak_heap(|| {
+        let mut conn = server();
+        let total = valid as u64 + 1 + 1_000_000;
+        conn.receive(&masked_header(0x81, total));
+        let chunk: Vec<u8> = (0..64 << 10).map(|i| b'a' ^ KEY[i % 4]).collect();
+        let mut fed = 0;
+        while fed < valid {
+            conn.receive(&chunk);
+            fed += chunk.len();
+            if let (_, Some(error)) = drain(&mut conn) {
+                return (Some(error), fed, conn);
+            }
+        }
+        // The invalid byte: fed alone, at payload offset `valid` (a multiple of 4, so masked with KEY[0]).
+        conn.receive(&[0xff ^ KEY[0]]);
+        fed += 1;
+        (drain(&mut conn).1, fed, conn)
+    });
+    assert!(matches!(error, Some(Error::InvalidUtf8)), "{error:?}");
+    assert_eq!(
+        fed,
+        valid + 1,
+        "failed exactly when the invalid byte arrived"
+    );
+    assert_eq!(last_close_code(&conn), Some(1007));
+    assert!(
+        peak <= Config::default().max_frame_size + SMALL,
+        "held {peak} bytes"
+    );
+}
+
+#[test]
+fn a_ping_flood_from_a_peer_that_never_reads_keeps_one_pong() {
+    // RFC 6455 §5.5.3 lets us answer only the most recent ping; the output stays one pong long.
+    let ((conn, events), peak) = peak_heap(|| {
+        let mut conn = server();
+        let mut events = 0;
+        for i in 0..100_000u32 {
+            conn.receive(&masked(0x89, &i.to_be_bytes()));
+            events += drain(&mut conn).0;
+        }
+        (conn, events)
+    });
+    assert_eq!(events, 100_000, "every ping is still reported");
+    assert_eq!(
+        conn.pending_output(),
+        [0x8a, 0x04, 0x00, 0x01, 0x86, 0x9f],
+        "only the pong to ping 99999"
+    );
+    assert!(peak < SMALL, "held {peak} bytes");
+}
+
+#[test]
+fn a_pong_already_followed_by_data_is_kept() {
+    let mut conn = server();
+    conn.receive(&masked(0x89, b"a"));
+    drain(&mut conn);
+    conn.send_text("x").unwrap();
+    conn.receive(&masked(0x89, b"b"));
+    drain(&mut conn);
+    assert_eq!(
+        conn.pending_output(),
+        [0x8a, 0x01, b'a', 0x81, 0x01, b'x', 0x8a, 0x01, b'b']
+    );
+}
+
+#[test]
+fn bad_close_frames_fail_with_the_right_codes() {
+    for (payload, code) in [
+        (vec![0x03], 1002),
+        (vec![0x03, 0xed], 1002),       // 1005 may not be sent
+        (vec![0x0b, 0xb8 - 1], 1002),   // 2999: reserved
+        (vec![0x03, 0xe8, 0xc0], 1007), // 1000 with a reason that is not UTF-8
+    ] {
+        let ((error, conn), peak) = peak_heap(|| {
+            let mut conn = server();
+            conn.receive(&masked(0x88, &payload));
+            (drain(&mut conn).1, conn)
+        });
+        assert_eq!(
+            error.and_then(|e| e.close_code()).map(CloseCode::as_u16),
+            Some(code),
+            "{payload:?}"
+        );
+        assert_eq!(last_close_code(&conn), Some(code));
+        assert!(peak < SMALL);
+    }
+}
+
+#[test]
+fn data_after_a_close_frame_is_ignored_and_not_reported() {
+    let mut conn = server();
+    let mut input = masked(0x88, &[0x03, 0xe8]);
+    for _ in 0..1000 {
+        input.extend(masked(0x82, &[0; 100]));
+    }
+    let (events, peak) = peak_heap(|| {
+        conn.receive(&input);
+        let (events, error) = drain(&mut conn);
+        assert!(error.is_none());
+        conn.receive(&input);
+        events + drain(&mut conn).0
+    });
+    assert_eq!(events, 1, "only the close");
+    assert_eq!(conn.state(), State::Closed);
+    assert!(peak < 2 * input.len() + SMALL);
+}
+
+#[test]
+fn a_handshake_with_10000_headers_is_refused_with_431() {
+    let mut request = b"GET / HTTP/1.1\r\nHost: x\r\n".to_vec();
+    for i in 0..10_000 {
+        request.extend_from_slice(format!("X-{i}: y\r\n").as_bytes());
+    }
+    request.extend_from_slice(b"\r\n");
+    let (result, peak) = peak_heap(|| read_request(&request, &Config::default()).map(|_| ()));
+    assert_eq!(result.unwrap_err().http_status(), Some(431));
+    assert!(peak < SMALL, "held {peak} bytes");
+}
+
+#[test]
+fn a_one_mib_header_line_is_refused_with_431_without_reading_it_all() {
+    let (listener, client) = spawn_client(|mut stream| {
+        stream
+            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: ")
+            .unwrap();
+        // The server stops reading at the limit; the rest of this write may fail, which is the point.
+        let _ = stream.write_all(&vec![b'a'; 1 << 20]);
+        let mut response = String::new();
+        let _ = stream.read_to_string(&mut response);
+        response
+    });
+    let stream = listen_once(&listener);
+    let (result, peak) = peak_heap(|| accept(stream, &Config::default()).map(|_| ()));
+    assert_eq!(result.unwrap_err().http_status(), Some(431));
+    assert!(peak < SMALL, "held {peak} bytes");
+    assert!(client
+        .join()
+        .unwrap()
+        .starts_with("HTTP/1.1 431 Request Header Fields Too Large\r\n"));
+}
+
+#[test]
+fn a_trickled_handshake_is_ended_by_the_handshake_timeout_with_408() {
+    let (listener, client) = spawn_client(|mut stream| {
+        for byte in b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n".iter() {
+            if stream.write_all(&[*byte]).is_err() {
+                break;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        let mut response = String::new();
+        let _ = stream.read_to_string(&mut response);
+        response
+    });
+    let stream = listen_once(&listener);
+    let config = Config {
+        handshake_timeout: Duration::from_millis(200),
+        ..Config::default()
+    };
+    let error = accept(stream, &config).map(|_| ()).unwrap_err();
+    assert_eq!(error.http_status(), Some(408));
+    assert!(client
+        .join()
+        .unwrap()
+        .starts_with("HTTP/1.1 408 Request Timeout\r\n"));
+}
+
+#[test]
+fn a_request_that_is_not_http_is_refused_with_400() {
+    let (listener, client) = spawn_client(|mut stream| {
+        stream
+            .write_all(b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03 TLS hello, not HTTP\r\n\r\n")
+            .unwrap();
+        let mut response = String::new();
+        let _ = stream.read_to_string(&mut response);
+        response
+    });
+    let stream = listen_once(&listener);
+    let error = accept(stream, &Config::default()).map(|_| ()).unwrap_err();
+    assert_eq!(error.http_status(), Some(400));
+    assert!(client
+        .join()
+        .unwrap()
+        .starts_with("HTTP/1.1 400 Bad Request\r\n"));
+}
+
+/// A listener on a free port, and a client thread that connects to it and runs `talk`.
+fn spawn_client<T: Send + 'static>(
+    talk: impl FnOnce(TcpStream) -> T + Send + 'static,
+) -> (TcpListener, thread::JoinHandle<T>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let client = thread::spawn(move || talk(TcpStream::connect(addr).unwrap()));
+    (listener, client)
+}
+
+fn listen_once(listener: &TcpListener) -> TcpStream {
+    let (stream, _) = listener.accept().unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream
+}

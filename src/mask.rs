@@ -35,7 +35,8 @@ pub fn apply_mask(data: &mut [u8], key: [u8; 4], offset: usize) {
 /// The plain definition from RFC 6455 §5.3: `data[i] ^= key[(offset + i) % 4]`.
 pub fn apply_mask_reference(data: &mut [u8], key: [u8; 4], offset: usize) {
     for (i, byte) in data.iter_mut().enumerate() {
-        *byte ^= key[(offset + i) % 4];
+        // 2^64 is a multiple of 4, so wrapping keeps the position modulo 4 right for any offset.
+        *byte ^= key[offset.wrapping_add(i) % 4];
     }
 }
 
@@ -69,6 +70,17 @@ mod tests {
         apply_mask(a, key, 0);
         apply_mask(b, key, 37);
         assert_eq!(whole, pieces);
+    }
+
+    #[test]
+    fn any_offset_is_accepted() {
+        // Found by the `mask` fuzz target: the reference overflowed at offsets near usize::MAX.
+        let mut fast = [1u8, 2, 3, 4, 5, 6];
+        let mut plain = fast;
+        apply_mask(&mut fast, [9, 8, 7, 6], usize::MAX);
+        apply_mask_reference(&mut plain, [9, 8, 7, 6], usize::MAX);
+        assert_eq!(fast, plain);
+        assert_eq!(fast[0], 1 ^ 6, "position usize::MAX is key byte 3");
     }
 
     proptest! {

@@ -1,0 +1,40 @@
+//! Arbitrary bytes as the server's answer to our client handshake. The first byte picks a shape: raw
+//! bytes, or our own server's valid answer with the bytes after it, or with them as an extra header.
+#![no_main]
+use wscore::handshake::{read_request, ClientHandshake, ClientOptions, Incoming, WsUrl};
+use wscore::{Config, Error};
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    let Some((&mode, rest)) = data.split_first() else { return };
+    let config = Config { rng_seed: Some(7), ..Config::default() };
+    let url = WsUrl::parse("ws://example.com/chat").unwrap();
+    let options = ClientOptions { protocols: vec!["chat".into(), "superchat".into()], ..Default::default() };
+    let client = ClientHandshake::new(&url, &options, &config).unwrap();
+    let Ok(Some((Incoming::Upgrade(upgrade), _))) = read_request(client.request(), &config) else {
+        panic!("our own request must be a valid upgrade")
+    };
+    let valid = upgrade.accept(if mode & 2 == 0 { None } else { Some("superchat") }).unwrap();
+    let input = match mode % 3 {
+        0 => rest.to_vec(),
+        1 => [&valid[..], rest].concat(),
+        _ => {
+            let head = &valid[..valid.len() - 2];
+            [head, rest, b"\r\n\r\n"].concat()
+        }
+    };
+    match client.read_response(&input, &config) {
+        Ok(None) => assert!(input.len() < config.max_handshake_size),
+        Ok(Some((response, used))) => {
+            assert!(used <= input.len());
+            assert_eq!(response.status, 101);
+            if let Some(protocol) = &response.protocol {
+                assert!(options.protocols.contains(protocol), "a subprotocol we did not offer");
+            }
+            if mode % 3 == 1 {
+                assert_eq!(used, valid.len(), "the bytes after the head are left for the connection");
+            }
+        }
+        Err(Error::BadResponse { .. }) => assert!(mode % 3 != 1, "our own server's answer was refused"),
+        Err(other) => panic!("unexpected error kind: {other}"),
+    }
+});

@@ -200,3 +200,49 @@ proptest! {
         prop_assert!(client.receive_eof().is_ok(), "the client saw the close handshake finish");
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+    /// Pings, pongs and their positions between fragments never change the data message that comes out.
+    #[test]
+    fn control_frames_anywhere_inside_a_fragmented_message_leave_it_unchanged(
+        body in proptest::collection::vec(any::<u8>(), 0..200),
+        cuts in proptest::collection::vec(0usize..200, 0..6),
+        controls in proptest::collection::vec((any::<bool>(), proptest::collection::vec(any::<u8>(), 0..20)), 0..6),
+        positions in proptest::collection::vec(any::<prop::sample::Index>(), 0..6),
+    ) {
+        let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(body.len())).collect();
+        cuts.sort_unstable();
+        let fragments = cuts.len() + 1;
+        // Where each control frame goes: after fragment k, for k below the last one.
+        let mut after: Vec<Vec<(bool, Vec<u8>)>> = vec![Vec::new(); fragments];
+        for (control, position) in controls.into_iter().zip(positions) {
+            after[position.index(fragments.max(2) - 1)].push(control);
+        }
+        let mut client = Connection::new(Role::Client, &config());
+        let mut start = 0;
+        for (k, end) in cuts.iter().copied().chain([body.len()]).enumerate() {
+            client.sender().send_fragment(MessageKind::Binary, &body[start..end], k + 1 == fragments).unwrap();
+            if k + 1 < fragments {
+                for (ping, payload) in &after[k] {
+                    if *ping { client.send_ping(payload).unwrap() } else { client.sender().send_pong(payload).unwrap() }
+                }
+            }
+            start = end;
+        }
+        let mut server = Connection::new(Role::Server, &config());
+        server.receive(&take_output(&mut client));
+        let mut data = Vec::new();
+        let mut controls_seen = 0;
+        while let Some((event, _)) = server.next_event().unwrap() {
+            match event {
+                Event::Binary(b) => data.push(b.to_vec()),
+                Event::Ping(_) | Event::Pong(_) => controls_seen += 1,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        prop_assert_eq!(data, vec![body]);
+        prop_assert_eq!(controls_seen, after[..fragments - 1].iter().map(Vec::len).sum::<usize>());
+    }
+}

@@ -54,6 +54,20 @@ fn echo_one() -> (String, JoinHandle<Vec<Message>>) {
     })
 }
 
+/// A raw TCP client that sends an upgrade request for `version`, followed by `then`, in one write.
+fn raw_upgrade(url: &str, version: u8, then: &[u8]) -> TcpStream {
+    let addr = url.trim_start_matches("ws://").trim_end_matches('/');
+    let mut stream = TcpStream::connect(addr).unwrap();
+    let mut bytes = format!(
+        "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: {version}\r\n\r\n"
+    )
+    .into_bytes();
+    bytes.extend_from_slice(then);
+    stream.write_all(&bytes).unwrap();
+    stream
+}
+
 #[test]
 fn echoes_text_binary_and_a_16_mib_message_then_closes() {
     let (url, server) = echo_one();
@@ -158,14 +172,7 @@ fn a_wrong_version_is_answered_with_426() {
             .unwrap_err()
             .http_status()
     });
-    let addr = url.trim_start_matches("ws://").trim_end_matches('/');
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream
-        .write_all(
-            b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 8\r\n\r\n",
-        )
-        .unwrap();
+    let mut stream = raw_upgrade(&url, 8, b"");
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
     assert!(
@@ -179,14 +186,9 @@ fn a_wrong_version_is_answered_with_426() {
 #[test]
 fn frames_sent_with_the_request_are_not_lost() {
     let (url, server) = echo_one();
-    let addr = url.trim_start_matches("ws://").trim_end_matches('/');
-    let mut stream = TcpStream::connect(addr).unwrap();
-    // The request and a masked "Hi" text frame and a close, in one write.
-    let mut bytes = b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-        Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        .to_vec();
-    bytes.extend_from_slice(&[0x81, 0x82, 0, 0, 0, 0, b'H', b'i', 0x88, 0x80, 0, 0, 0, 0]);
-    stream.write_all(&bytes).unwrap();
+    // A masked "Hi" text frame and a close, in the same write as the request.
+    let frames = [0x81, 0x82, 0, 0, 0, 0, b'H', b'i', 0x88, 0x80, 0, 0, 0, 0];
+    let mut stream = raw_upgrade(&url, 13, &frames);
     let mut response = Vec::new();
     stream.read_to_end(&mut response).unwrap();
     assert!(
@@ -231,16 +233,8 @@ fn a_protocol_error_sends_the_close_code_and_ends_the_connection() {
         let error = ws.read().unwrap_err();
         (error.close_code(), ws.read().unwrap())
     });
-    let addr = url.trim_start_matches("ws://").trim_end_matches('/');
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream
-        .write_all(
-            b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-        )
-        .unwrap();
     // An unmasked frame from a client: RFC 6455 §5.1 says fail with 1002.
-    stream.write_all(&[0x81, 0x01, b'x']).unwrap();
+    let mut stream = raw_upgrade(&url, 13, &[0x81, 0x01, b'x']);
     let mut response = Vec::new();
     stream.read_to_end(&mut response).unwrap();
     let head_end = response

@@ -44,20 +44,21 @@ impl InputBuffer {
     /// what has arrived, so a peer must send bytes to make us hold them.
     pub(crate) fn spare(&mut self, want: usize) -> &mut [u8] {
         let unread = self.end - self.start;
-        let room = want.clamp(1, READ_CHUNK.max(unread));
-        if self.data.len() - self.end < room {
-            if self.start > 0 {
-                self.data.copy_within(self.start..self.end, 0);
-                self.start = 0;
-                self.end = unread;
-            }
-            if self.data.len() - self.end < room {
-                // Grow exactly, not by Vec's doubling: the growth policy is ours (geometric through
-                // `room`), so the buffer never exceeds the frame being received plus one chunk.
-                let target = self.end + room.max(READ_CHUNK);
-                self.data.reserve_exact(target - self.data.len());
-                self.data.resize(target, 0);
-            }
+        let need = want.clamp(1, READ_CHUNK.max(unread));
+        let spare = self.data.len() - self.end;
+        // Move unread bytes to the front when what is left would not hold the bytes needed, or would
+        // make for a wastefully small read.
+        if self.start > 0 && (spare < need || spare < READ_CHUNK / 4) {
+            self.data.copy_within(self.start..self.end, 0);
+            self.start = 0;
+            self.end = unread;
+        }
+        if self.data.len() - self.end < need {
+            // Grow exactly, not by Vec's doubling: the growth policy is ours (geometric through
+            // `need`), so the buffer never exceeds the frame being received plus one chunk.
+            let target = self.end + need.max(READ_CHUNK);
+            self.data.reserve_exact(target - self.data.len());
+            self.data.resize(target, 0);
         }
         &mut self.data[self.end..]
     }

@@ -105,6 +105,28 @@ impl Receiver {
         self.input.capacity() + self.message.capacity()
     }
 
+    /// Frees what the last event borrowed: its frame's bytes, or the reassembled message.
+    fn release_borrowed(&mut self) {
+        self.input.consume(std::mem::take(&mut self.borrowed_input));
+        if std::mem::take(&mut self.borrowed_message) {
+            self.message.clear();
+            if self.message.capacity() > KEEP_CAPACITY {
+                self.message = Vec::new();
+            }
+        }
+    }
+
+    /// Gives back the buffers that hold nothing, for a connection about to sit idle.
+    pub(crate) fn release_idle(&mut self) {
+        self.release_borrowed();
+        if self.input.unread().is_empty() {
+            self.input.clear();
+        }
+        if self.message.is_empty() {
+            self.message = Vec::new();
+        }
+    }
+
     /// Drops all buffered input; used once the connection has failed or closed.
     pub(crate) fn discard(&mut self) {
         self.input.clear();
@@ -118,13 +140,7 @@ impl Receiver {
     /// bytes are needed (`Ok(None)`), or the peer broke a rule (`Err`, for the caller to fail with).
     /// Pings and closes are answered through `sender` before they are reported.
     pub(crate) fn advance(&mut self, sender: &mut Sender) -> Result<Option<Ready>, Error> {
-        self.input.consume(std::mem::take(&mut self.borrowed_input));
-        if std::mem::take(&mut self.borrowed_message) {
-            self.message.clear();
-            if self.message.capacity() > KEEP_CAPACITY {
-                self.message = Vec::new();
-            }
-        }
+        self.release_borrowed();
         loop {
             let frame = match self.frame {
                 Some(frame) => frame,

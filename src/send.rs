@@ -162,6 +162,15 @@ impl Sender {
         self.out.capacity()
     }
 
+    /// Gives back the output buffer if everything in it was written.
+    pub(crate) fn release_idle(&mut self) {
+        if self.pending_output().is_empty() {
+            self.out = Vec::new();
+            self.sent = 0;
+            self.unsent_pong = None;
+        }
+    }
+
     /// Fails the connection (RFC 6455 §7.1.7): queues a close frame with the error's code, unless one
     /// was sent already, and refuses everything after.
     pub(crate) fn fail(&mut self, error: Error) -> Error {

@@ -261,6 +261,18 @@ impl Connection {
         self.receiver.role()
     }
 
+    /// Gives back every buffer that holds nothing, so a connection waiting for its peer costs no heap.
+    /// Buffers are otherwise kept between messages so that steady traffic allocates nothing; an event
+    /// loop calls this when a connection's socket has nothing more to read (the next read allocates
+    /// again, once).
+    pub fn shrink_to_idle(&mut self) {
+        // An event found by poll_event still lives in the input buffer.
+        if self.ready.is_none() {
+            self.receiver.release_idle();
+        }
+        self.sender.release_idle();
+    }
+
     /// Heap bytes held by the connection's buffers, for monitoring memory per connection.
     pub fn heap_size(&self) -> usize {
         self.receiver.heap_size() + self.sender.heap_size()

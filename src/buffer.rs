@@ -1,71 +1,100 @@
-//! The connection's input buffer: bytes are read straight into it, and events borrow from it.
+//! The byte buffer both halves of a connection use: received bytes are read straight into it and events
+//! borrow from it; frames to send are encoded into it and the driver writes them from it.
 //!
-//! It grows only as far as the bytes actually received need (a declared frame length is a claim, not a
-//! reason to allocate) and gives large allocations back once it is empty again.
+//! It is kept initialised to its full length, so bytes can be written into its spare room (by a socket
+//! read, or by masking while copying) without `unsafe`. It grows only as far as the traffic needs — a
+//! declared frame length is a claim, not a reason to allocate — and gives a large allocation back once a
+//! round of traffic no longer needed it.
 
 /// The smallest spare room offered to a read.
 pub(crate) const READ_CHUNK: usize = 4096;
 
-/// Above this capacity an emptied buffer is given back, so an idle connection holds little.
+/// Up to this capacity a buffer is kept between messages, so steady traffic allocates nothing.
 pub(crate) const KEEP_CAPACITY: usize = 64 << 10;
 
 #[derive(Debug, Default)]
-pub(crate) struct InputBuffer {
-    /// Always initialised up to its length: `[start, end)` holds unread bytes, `[end, len)` is spare.
+pub(crate) struct Buffer {
+    /// `[start, end)` holds the bytes, `[end, len)` is spare room.
     data: Vec<u8>,
     start: usize,
     end: usize,
+    /// The most bytes held at once since the buffer was last empty.
+    peak: usize,
 }
 
-impl InputBuffer {
-    /// The bytes received and not yet consumed.
-    pub(crate) fn unread(&self) -> &[u8] {
+impl Buffer {
+    /// The bytes held.
+    pub(crate) fn bytes(&self) -> &[u8] {
         &self.data[self.start..self.end]
     }
 
-    pub(crate) fn unread_mut(&mut self) -> &mut [u8] {
+    pub(crate) fn bytes_mut(&mut self) -> &mut [u8] {
         &mut self.data[self.start..self.end]
     }
 
-    /// Marks `n` unread bytes as consumed.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.start == self.end
+    }
+
+    /// Drops the first `n` bytes. Once empty, a buffer much larger than the traffic it just carried is
+    /// given back: one large message leaves no large buffer behind, a stream of them keeps it.
     pub(crate) fn consume(&mut self, n: usize) {
         self.start = (self.start + n).min(self.end);
         if self.start == self.end {
             self.start = 0;
             self.end = 0;
-            if self.data.len() > KEEP_CAPACITY {
+            if self.data.len() > KEEP_CAPACITY && self.data.len() > 4 * self.peak {
                 self.data = Vec::new();
             }
+            self.peak = 0;
         }
     }
 
+    /// Keeps only the first `len` bytes.
+    pub(crate) fn truncate(&mut self, len: usize) {
+        self.end = self.start + len.min(self.end - self.start);
+    }
+
     /// Spare room to read into, made for `want` bytes (what the frame being received still needs) but
-    /// never for more than [`READ_CHUNK`] or what is already unread: the buffer grows geometrically with
+    /// never for more than [`READ_CHUNK`] or what is already held: the buffer grows geometrically with
     /// what has arrived, so a peer must send bytes to make us hold them.
     pub(crate) fn spare(&mut self, want: usize) -> &mut [u8] {
-        let unread = self.end - self.start;
-        let need = want.clamp(1, READ_CHUNK.max(unread));
+        let held = self.end - self.start;
+        let need = want.clamp(1, READ_CHUNK.max(held));
+        // Grow exactly, not by Vec's doubling: the growth policy is `need`'s, so the buffer never
+        // exceeds the frame being received plus one chunk.
+        self.make_room(need, need.max(READ_CHUNK))
+    }
+
+    /// Room for exactly `n` more bytes, e.g. an encoded frame, growing geometrically if it must.
+    pub(crate) fn room_for(&mut self, n: usize) -> &mut [u8] {
+        let grow_to = n.max(self.data.len()).max(READ_CHUNK);
+        &mut self.make_room(n, grow_to)[..n]
+    }
+
+    /// Ensures `need` bytes of spare room, first by moving the bytes held to the front, then by growing
+    /// by `grow` bytes past them; returns all the spare room.
+    fn make_room(&mut self, need: usize, grow: usize) -> &mut [u8] {
         let spare = self.data.len() - self.end;
-        // Move unread bytes to the front when what is left would not hold the bytes needed, or would
-        // make for a wastefully small read.
+        // Moving is cheap next to a read or a frame; do it also when what is left would make a
+        // wastefully small read.
         if self.start > 0 && (spare < need || spare < READ_CHUNK / 4) {
             self.data.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
             self.start = 0;
-            self.end = unread;
         }
         if self.data.len() - self.end < need {
-            // Grow exactly, not by Vec's doubling: the growth policy is ours (geometric through
-            // `need`), so the buffer never exceeds the frame being received plus one chunk.
-            let target = self.end + need.max(READ_CHUNK);
+            let target = self.end + grow.max(need);
             self.data.reserve_exact(target - self.data.len());
             self.data.resize(target, 0);
         }
         &mut self.data[self.end..]
     }
 
-    /// Records that `n` bytes were written into the room [`InputBuffer::spare`] gave.
+    /// Records that `n` bytes were written into the room [`Buffer::spare`] or [`Buffer::room_for`] gave.
     pub(crate) fn commit(&mut self, n: usize) {
         self.end = (self.end + n).min(self.data.len());
+        self.peak = self.peak.max(self.end - self.start);
     }
 
     /// Copies `bytes` in.
@@ -86,7 +115,7 @@ impl InputBuffer {
 
     /// Drops everything, keeping no allocation.
     pub(crate) fn clear(&mut self) {
-        *self = InputBuffer::default();
+        *self = Buffer::default();
     }
 }
 
@@ -96,7 +125,7 @@ mod tests {
 
     #[test]
     fn a_large_claim_does_not_allocate_until_bytes_arrive() {
-        let mut buf = InputBuffer::default();
+        let mut buf = Buffer::default();
         let room = buf.spare(1 << 30).len();
         assert!(
             room <= 2 * READ_CHUNK,
@@ -106,7 +135,7 @@ mod tests {
 
     #[test]
     fn room_grows_geometrically_with_what_arrived() {
-        let mut buf = InputBuffer::default();
+        let mut buf = Buffer::default();
         let mut received = 0;
         while received < 1 << 20 {
             let room = buf.spare(1 << 30);
@@ -119,23 +148,55 @@ mod tests {
     }
 
     #[test]
-    fn consumed_bytes_are_reclaimed_and_large_buffers_released() {
-        let mut buf = InputBuffer::default();
+    fn one_large_message_leaves_no_large_buffer_behind() {
+        let mut buf = Buffer::default();
         buf.extend(&vec![7u8; 200_000]);
-        assert_eq!(buf.unread().len(), 200_000);
         buf.consume(100_000);
-        assert_eq!(buf.unread().len(), 100_000);
+        assert_eq!(buf.bytes().len(), 100_000);
         buf.consume(100_000);
-        assert_eq!(buf.capacity(), 0);
+        assert!(
+            buf.capacity() >= 200_000,
+            "kept while such messages may follow"
+        );
+        buf.extend(&[1; 100]);
+        buf.consume(100);
+        assert_eq!(
+            buf.capacity(),
+            0,
+            "given back after a round of small traffic"
+        );
     }
 
     #[test]
-    fn unread_bytes_move_to_the_front_to_make_room() {
-        let mut buf = InputBuffer::default();
+    fn a_stream_of_large_messages_keeps_its_buffer() {
+        let mut buf = Buffer::default();
+        buf.extend(&vec![7u8; 200_000]);
+        let capacity = buf.capacity();
+        for _ in 0..3 {
+            buf.consume(200_000);
+            buf.extend(&vec![7u8; 200_000]);
+            assert_eq!(buf.capacity(), capacity);
+        }
+    }
+
+    #[test]
+    fn held_bytes_move_to_the_front_to_make_room() {
+        let mut buf = Buffer::default();
         buf.extend(&[1; READ_CHUNK]);
         buf.consume(READ_CHUNK - 2);
         buf.extend(&[2; 10]);
-        assert_eq!(buf.unread(), &[1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2]);
+        assert_eq!(buf.bytes(), &[1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2]);
         assert_eq!(buf.capacity(), READ_CHUNK);
+    }
+
+    #[test]
+    fn room_for_gives_exactly_the_room_asked() {
+        let mut buf = Buffer::default();
+        let room = buf.room_for(10);
+        assert_eq!(room.len(), 10);
+        room.copy_from_slice(&[3; 10]);
+        buf.commit(10);
+        buf.truncate(4);
+        assert_eq!(buf.bytes(), &[3; 4]);
     }
 }

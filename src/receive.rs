@@ -3,7 +3,7 @@
 
 use std::ops::Range;
 
-use crate::buffer::{InputBuffer, KEEP_CAPACITY, READ_CHUNK};
+use crate::buffer::{Buffer, KEEP_CAPACITY, READ_CHUNK};
 use crate::close::parse_close_payload;
 use crate::error::Error;
 use crate::frame::{FrameHeader, OpCode};
@@ -39,7 +39,7 @@ pub(crate) struct Receiver {
     role: Role,
     max_frame_size: usize,
     max_message_size: usize,
-    input: InputBuffer,
+    input: Buffer,
     frame: Option<PartialFrame>,
     /// The fragments of the message being reassembled.
     message: Vec<u8>,
@@ -58,7 +58,7 @@ impl Receiver {
             role,
             max_frame_size: config.max_frame_size,
             max_message_size: config.max_message_size,
-            input: InputBuffer::default(),
+            input: Buffer::default(),
             frame: None,
             message: Vec::new(),
             fragmented: None,
@@ -77,26 +77,26 @@ impl Receiver {
         self.close_received
     }
 
-    pub(crate) fn input(&mut self) -> &mut InputBuffer {
+    pub(crate) fn input(&mut self) -> &mut Buffer {
         &mut self.input
     }
 
     /// How many bytes the next read should make room for.
     pub(crate) fn wanted(&self) -> usize {
         match self.frame {
-            Some(f) => (f.header_len + f.payload_len).saturating_sub(self.input.unread().len()),
+            Some(f) => (f.header_len + f.payload_len).saturating_sub(self.input.bytes().len()),
             None => READ_CHUNK,
         }
     }
 
     pub(crate) fn unread(&self) -> &[u8] {
-        self.input.unread()
+        self.input.bytes()
     }
 
     /// The payload of a message found by [`Receiver::advance`].
     pub(crate) fn message_bytes(&self, range: &Option<Range<usize>>) -> &[u8] {
         match range {
-            Some(range) => &self.input.unread()[range.clone()],
+            Some(range) => &self.input.bytes()[range.clone()],
             None => &self.message,
         }
     }
@@ -109,17 +109,20 @@ impl Receiver {
     fn release_borrowed(&mut self) {
         self.input.consume(std::mem::take(&mut self.borrowed_input));
         if std::mem::take(&mut self.borrowed_message) {
-            self.message.clear();
-            if self.message.capacity() > KEEP_CAPACITY {
+            // Kept for more messages of this size; given back once a much smaller one used it.
+            if self.message.capacity() > KEEP_CAPACITY
+                && self.message.capacity() > 4 * self.message.len()
+            {
                 self.message = Vec::new();
             }
+            self.message.clear();
         }
     }
 
     /// Gives back the buffers that hold nothing, for a connection about to sit idle.
     pub(crate) fn release_idle(&mut self) {
         self.release_borrowed();
-        if self.input.unread().is_empty() {
+        if self.input.is_empty() {
             self.input.clear();
         }
         if self.message.is_empty() {
@@ -144,7 +147,7 @@ impl Receiver {
         loop {
             let frame = match self.frame {
                 Some(frame) => frame,
-                None => match FrameHeader::parse(self.input.unread())? {
+                None => match FrameHeader::parse(self.input.bytes())? {
                     Some((header, header_len)) => self.start_frame(header, header_len)?,
                     None => return Ok(None),
                 },
@@ -158,7 +161,7 @@ impl Receiver {
             let header = frame.header;
             match header.opcode {
                 OpCode::Ping => {
-                    sender.answer_ping(&self.input.unread()[payload.clone()]);
+                    sender.answer_ping(&self.input.bytes()[payload.clone()]);
                     self.borrowed_input = frame_len;
                     return Ok(Some(Ready::Ping(payload)));
                 }
@@ -167,7 +170,7 @@ impl Receiver {
                     return Ok(Some(Ready::Pong(payload)));
                 }
                 OpCode::Close => {
-                    let close = parse_close_payload(&self.input.unread()[payload.clone()])?;
+                    let close = parse_close_payload(&self.input.bytes()[payload.clone()])?;
                     sender.answer_close(close.map(|c| c.code));
                     self.close_received = true;
                     self.borrowed_input = frame_len;
@@ -265,14 +268,14 @@ impl Receiver {
     /// Unmasks the payload bytes that arrived since the last call and validates text as it comes, to fail
     /// at the first invalid byte (RFC 6455 §8.1, Autobahn 6.4.x). Returns whether the frame is complete.
     fn process_payload(&mut self, mut frame: PartialFrame) -> Result<bool, Error> {
-        let arrived = (self.input.unread().len() - frame.header_len).min(frame.payload_len);
+        let arrived = (self.input.bytes().len() - frame.header_len).min(frame.payload_len);
         if arrived > frame.processed {
             let text = match frame.header.opcode {
                 OpCode::Text => true,
                 OpCode::Continuation => self.fragmented == Some(MessageKind::Text),
                 _ => false,
             };
-            let bytes = &mut self.input.unread_mut()
+            let bytes = &mut self.input.bytes_mut()
                 [frame.header_len + frame.processed..frame.header_len + arrived];
             if let Some(key) = frame.header.mask {
                 apply_mask(bytes, key, frame.processed);
@@ -288,7 +291,7 @@ impl Receiver {
 
     /// Appends a fragment to the message, growing the buffer geometrically but never past the limit.
     fn append_fragment(&mut self, payload: &Range<usize>) {
-        let bytes = &self.input.unread()[payload.clone()];
+        let bytes = &self.input.bytes()[payload.clone()];
         let needed = self.message.len() + bytes.len();
         if needed > self.message.capacity() {
             let target = needed.max((self.message.capacity() * 2).min(self.max_message_size));

@@ -6,11 +6,11 @@
 use rand::rngs::StdRng;
 use rand::RngCore;
 
-use crate::buffer::KEEP_CAPACITY;
+use crate::buffer::Buffer;
 use crate::close::{self, CloseCode};
 use crate::error::Error;
 use crate::frame::{FrameHeader, OpCode, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN};
-use crate::mask::apply_mask;
+use crate::mask::mask_copy;
 use crate::utf8::Utf8Validator;
 use crate::Role;
 
@@ -36,9 +36,8 @@ impl MessageKind {
 #[derive(Debug)]
 pub struct Sender {
     role: Role,
-    /// Encoded frames; `out[sent..]` is still to be written.
-    out: Vec<u8>,
-    sent: usize,
+    /// Encoded frames not yet written.
+    out: Buffer,
     rng: StdRng,
     close_sent: bool,
     failed: bool,
@@ -46,8 +45,8 @@ pub struct Sender {
     fragmenting: Option<MessageKind>,
     /// Checks text fragments, which may split a character, across calls.
     utf8: Utf8Validator,
-    /// Where the automatic pong starts in `out`, while it is the last frame there and none of it has been
-    /// written: the next ping's pong replaces it.
+    /// Where the automatic pong starts in `out` (counted from the first unwritten byte), while it is the
+    /// last frame there and none of it has been written: the next ping's pong replaces it.
     unsent_pong: Option<usize>,
 }
 
@@ -55,8 +54,7 @@ impl Sender {
     pub(crate) fn new(role: Role, rng: StdRng) -> Sender {
         Sender {
             role,
-            out: Vec::new(),
-            sent: 0,
+            out: Buffer::default(),
             rng,
             close_sent: false,
             failed: false,
@@ -131,22 +129,13 @@ impl Sender {
 
     /// Bytes waiting to be written to the transport.
     pub fn pending_output(&self) -> &[u8] {
-        &self.out[self.sent..]
+        self.out.bytes()
     }
 
     /// Records that the first `n` bytes of [`Sender::pending_output`] were written.
     pub fn consume_output(&mut self, n: usize) {
-        self.sent = (self.sent + n).min(self.out.len());
-        if self.unsent_pong.is_some_and(|start| self.sent > start) {
-            self.unsent_pong = None;
-        }
-        if self.sent == self.out.len() {
-            self.sent = 0;
-            self.out.clear();
-            if self.out.capacity() > KEEP_CAPACITY {
-                self.out = Vec::new();
-            }
-        }
+        self.unsent_pong = self.unsent_pong.and_then(|start| start.checked_sub(n));
+        self.out.consume(n);
     }
 
     /// Whether a close frame has been queued (by the application, as a reply, or on failure).
@@ -164,10 +153,8 @@ impl Sender {
 
     /// Gives back the output buffer if everything in it was written.
     pub(crate) fn release_idle(&mut self) {
-        if self.pending_output().is_empty() {
-            self.out = Vec::new();
-            self.sent = 0;
-            self.unsent_pong = None;
+        if self.out.is_empty() {
+            self.out.clear();
         }
     }
 
@@ -263,21 +250,17 @@ impl Sender {
         };
         let mut head = [0u8; MAX_HEADER_LEN];
         let head_len = header.encode(&mut head);
-        if self.sent > 0 && self.sent >= self.out.len() / 2 {
-            // Reclaim what was written before the buffer grows.
-            self.out.drain(..self.sent);
-            self.sent = 0;
-        }
         // Whatever follows a waiting pong pins it in place.
         self.unsent_pong = None;
-        let frame_start = self.out.len();
-        self.out.reserve(head_len + payload.len());
-        self.out.extend_from_slice(&head[..head_len]);
-        let start = self.out.len();
-        self.out.extend_from_slice(payload);
-        if let Some(key) = mask {
-            apply_mask(&mut self.out[start..], key, 0);
+        let frame_start = self.out.bytes().len();
+        let room = self.out.room_for(head_len + payload.len());
+        room[..head_len].copy_from_slice(&head[..head_len]);
+        match mask {
+            // One pass: the payload is masked as it is copied.
+            Some(key) => mask_copy(&mut room[head_len..], payload, key, 0),
+            None => room[head_len..].copy_from_slice(payload),
         }
+        self.out.commit(head_len + payload.len());
         frame_start
     }
 }

@@ -63,9 +63,10 @@ pub fn apply_mask_reference(data: &mut [u8], key: [u8; 4], offset: usize) {
 
 /// The key as seen from payload position `offset`.
 fn rotate(key: [u8; 4], offset: usize) -> [u8; 4] {
-    let mut rotated = key;
-    rotated.rotate_left(offset % 4);
-    rotated
+    // Rotating the bytes left is rotating the big-endian word left, whatever the machine's order.
+    u32::from_be_bytes(key)
+        .rotate_left(8 * (offset % 4) as u32)
+        .to_be_bytes()
 }
 
 /// The key repeated over a word, in memory order.

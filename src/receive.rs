@@ -145,17 +145,18 @@ impl Receiver {
     pub(crate) fn advance(&mut self, sender: &mut Sender) -> Result<Option<Ready>, Error> {
         self.release_borrowed();
         loop {
-            let frame = match self.frame {
+            let mut frame = match self.frame.take() {
                 Some(frame) => frame,
                 None => match FrameHeader::parse(self.input.bytes())? {
                     Some((header, header_len)) => self.start_frame(header, header_len)?,
                     None => return Ok(None),
                 },
             };
-            if !self.process_payload(frame)? {
+            if !self.process_payload(&mut frame)? {
+                // Resumed when more bytes arrive; the usual whole frame never waits here.
+                self.frame = Some(frame);
                 return Ok(None);
             }
-            self.frame = None;
             let payload = frame.header_len..frame.header_len + frame.payload_len;
             let frame_len = payload.end;
             let header = frame.header;
@@ -255,19 +256,17 @@ impl Receiver {
         if header.opcode == OpCode::Text {
             self.utf8.reset();
         }
-        let frame = PartialFrame {
+        Ok(PartialFrame {
             header,
             header_len,
             payload_len,
             processed: 0,
-        };
-        self.frame = Some(frame);
-        Ok(frame)
+        })
     }
 
     /// Unmasks the payload bytes that arrived since the last call and validates text as it comes, to fail
     /// at the first invalid byte (RFC 6455 §8.1, Autobahn 6.4.x). Returns whether the frame is complete.
-    fn process_payload(&mut self, mut frame: PartialFrame) -> Result<bool, Error> {
+    fn process_payload(&mut self, frame: &mut PartialFrame) -> Result<bool, Error> {
         let arrived = (self.input.bytes().len() - frame.header_len).min(frame.payload_len);
         if arrived > frame.processed {
             let text = match frame.header.opcode {
@@ -284,7 +283,6 @@ impl Receiver {
                 self.utf8.feed(bytes).map_err(|_| Error::InvalidUtf8)?;
             }
             frame.processed = arrived;
-            self.frame = Some(frame);
         }
         Ok(frame.processed == frame.payload_len)
     }

@@ -146,6 +146,33 @@ impl FrameHeader {
         Ok(Some((header, header_len)))
     }
 
+    /// Only where the header ends and what follows it: its length, the payload's declared length and the
+    /// mask. No rule is checked (that is [`FrameHeader::parse`]'s job); used to unmask ahead of the parser.
+    pub(crate) fn extent(buf: &[u8]) -> Option<(usize, u64, Option<[u8; 4]>)> {
+        let b1 = *buf.get(1)?;
+        let (len_bytes, payload_len) = match b1 & 0x7f {
+            126 => (
+                2,
+                u64::from(u16::from_be_bytes([*buf.get(2)?, *buf.get(3)?])),
+            ),
+            127 => {
+                let mut be = [0u8; 8];
+                be.copy_from_slice(buf.get(2..10)?);
+                (8, u64::from_be_bytes(be))
+            }
+            short => (0, u64::from(short)),
+        };
+        let mut header_len = 2 + len_bytes;
+        let mask = if b1 & 0x80 != 0 {
+            let key = buf.get(header_len..header_len + 4)?;
+            header_len += 4;
+            Some([key[0], key[1], key[2], key[3]])
+        } else {
+            None
+        };
+        Some((header_len, payload_len, mask))
+    }
+
     /// Writes the header into `out`, using the shortest length form (RFC 6455 §5.2: "the minimal number
     /// of bytes MUST be used"), and returns how many bytes it wrote.
     pub fn encode(&self, out: &mut [u8; MAX_HEADER_LEN]) -> usize {

@@ -41,6 +41,7 @@ pub mod handshake;
 pub mod mask;
 mod receive;
 mod send;
+mod unmask;
 pub mod utf8;
 
 pub use close::{CloseCode, CloseFrame};

@@ -7,8 +7,8 @@ use crate::buffer::{Buffer, KEEP_CAPACITY, READ_CHUNK};
 use crate::close::parse_close_payload;
 use crate::error::Error;
 use crate::frame::{FrameHeader, OpCode};
-use crate::mask::apply_mask;
 use crate::send::{MessageKind, Sender};
+use crate::unmask::Unmasker;
 use crate::utf8::Utf8Validator;
 use crate::{Config, Role};
 
@@ -40,6 +40,8 @@ pub(crate) struct Receiver {
     max_frame_size: usize,
     max_message_size: usize,
     input: Buffer,
+    /// How far the input is unmasked.
+    unmasker: Unmasker,
     frame: Option<PartialFrame>,
     /// The fragments of the message being reassembled.
     message: Vec<u8>,
@@ -59,6 +61,7 @@ impl Receiver {
             max_frame_size: config.max_frame_size,
             max_message_size: config.max_message_size,
             input: Buffer::default(),
+            unmasker: Unmasker::default(),
             frame: None,
             message: Vec::new(),
             fragmented: None,
@@ -77,12 +80,29 @@ impl Receiver {
         self.close_received
     }
 
-    pub(crate) fn input(&mut self) -> &mut Buffer {
-        &mut self.input
+    /// Copies received bytes in, unmasking payloads on the way.
+    pub(crate) fn receive(&mut self, bytes: &[u8]) {
+        self.unmasker.copy_in(&mut self.input, bytes);
+    }
+
+    /// Room to read received bytes into; they are unmasked when their frame is parsed.
+    pub(crate) fn read_buffer(&mut self) -> &mut [u8] {
+        let wanted = self.wanted();
+        self.input.spare(wanted)
+    }
+
+    pub(crate) fn commit(&mut self, n: usize) {
+        self.input.commit(n);
+    }
+
+    /// Drops `n` parsed bytes from the front of the input.
+    fn consume_input(&mut self, n: usize) {
+        self.input.consume(n);
+        self.unmasker.consumed(n);
     }
 
     /// How many bytes the next read should make room for.
-    pub(crate) fn wanted(&self) -> usize {
+    fn wanted(&self) -> usize {
         match self.frame {
             Some(f) => (f.header_len + f.payload_len).saturating_sub(self.input.bytes().len()),
             None => READ_CHUNK,
@@ -107,7 +127,8 @@ impl Receiver {
 
     /// Frees what the last event borrowed: its frame's bytes, or the reassembled message.
     fn release_borrowed(&mut self) {
-        self.input.consume(std::mem::take(&mut self.borrowed_input));
+        let borrowed = std::mem::take(&mut self.borrowed_input);
+        self.consume_input(borrowed);
         if std::mem::take(&mut self.borrowed_message) {
             // Kept for more messages of this size; given back once a much smaller one used it.
             if self.message.capacity() > KEEP_CAPACITY
@@ -124,6 +145,7 @@ impl Receiver {
         self.release_borrowed();
         if self.input.is_empty() {
             self.input.clear();
+            self.unmasker = Unmasker::default();
         }
         if self.message.is_empty() {
             self.message = Vec::new();
@@ -133,6 +155,7 @@ impl Receiver {
     /// Drops all buffered input; used once the connection has failed or closed.
     pub(crate) fn discard(&mut self) {
         self.input.clear();
+        self.unmasker = Unmasker::default();
         self.message = Vec::new();
         self.frame = None;
         self.borrowed_input = 0;
@@ -188,7 +211,7 @@ impl Receiver {
                 OpCode::Text | OpCode::Binary | OpCode::Continuation => {
                     let kind = self.fragmented.unwrap_or(kind_of(header.opcode));
                     self.append_fragment(&payload);
-                    self.input.consume(frame_len);
+                    self.consume_input(frame_len);
                     if !header.fin {
                         self.fragmented = Some(kind);
                         continue;
@@ -264,22 +287,29 @@ impl Receiver {
         })
     }
 
-    /// Unmasks the payload bytes that arrived since the last call and validates text as it comes, to fail
-    /// at the first invalid byte (RFC 6455 §8.1, Autobahn 6.4.x). Returns whether the frame is complete.
+    /// Unmasks the payload bytes that arrived since the last call (unless they were unmasked as they were
+    /// copied in) and validates text as it comes, to fail at the first invalid byte (RFC 6455 §8.1,
+    /// Autobahn 6.4.x). Returns whether the frame is complete.
     fn process_payload(&mut self, frame: &mut PartialFrame) -> Result<bool, Error> {
-        let arrived = (self.input.bytes().len() - frame.header_len).min(frame.payload_len);
+        let held = self.input.bytes().len();
+        let end = (frame.header_len + frame.payload_len).min(held);
+        self.unmasker
+            .enter_front_frame(&frame.header, frame.header_len);
+        self.unmasker.scan(self.input.bytes_mut(), end);
+        let arrived = self
+            .unmasker
+            .done()
+            .min(end)
+            .saturating_sub(frame.header_len);
         if arrived > frame.processed {
             let text = match frame.header.opcode {
                 OpCode::Text => true,
                 OpCode::Continuation => self.fragmented == Some(MessageKind::Text),
                 _ => false,
             };
-            let bytes = &mut self.input.bytes_mut()
-                [frame.header_len + frame.processed..frame.header_len + arrived];
-            if let Some(key) = frame.header.mask {
-                apply_mask(bytes, key, frame.processed);
-            }
             if text {
+                let bytes = &self.input.bytes()
+                    [frame.header_len + frame.processed..frame.header_len + arrived];
                 self.utf8.feed(bytes).map_err(|_| Error::InvalidUtf8)?;
             }
             frame.processed = arrived;

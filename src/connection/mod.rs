@@ -109,21 +109,20 @@ impl Connection {
     /// (RFC 6455 §5.5.1: after a close, data is not processed).
     pub fn receive(&mut self, bytes: &[u8]) {
         if self.accepts_input() {
-            self.receiver.input().extend(bytes);
+            self.receiver.receive(bytes);
         }
     }
 
     /// Room to read into from the transport, to avoid a copy; follow with [`Connection::commit`].
     /// It is sized for the frame being received, growing only as its bytes arrive.
     pub fn read_buffer(&mut self) -> &mut [u8] {
-        let wanted = self.receiver.wanted();
-        self.receiver.input().spare(wanted)
+        self.receiver.read_buffer()
     }
 
     /// Records that `n` bytes were read into [`Connection::read_buffer`].
     pub fn commit(&mut self, n: usize) {
         if self.accepts_input() {
-            self.receiver.input().commit(n);
+            self.receiver.commit(n);
         }
     }
 

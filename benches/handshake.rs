@@ -1,0 +1,53 @@
+//! The server's opening handshake (RFC 6455 §4.2): parsing a browser's upgrade request with
+//! `read_request` and building the 101 response with `accept(None)` (SHA-1 and base64 of the key).
+
+use std::hint::black_box;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use wscore::handshake::{read_request, Incoming, Upgrade};
+use wscore::Config;
+
+/// An upgrade request as a desktop Chrome sends it.
+const CHROME_REQUEST: &[u8] = b"GET /chat?room=lobby HTTP/1.1\r\n\
+Host: example.com:8080\r\n\
+Connection: Upgrade\r\n\
+Pragma: no-cache\r\n\
+Cache-Control: no-cache\r\n\
+User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36\r\n\
+Upgrade: websocket\r\n\
+Origin: https://example.com\r\n\
+Sec-WebSocket-Version: 13\r\n\
+Accept-Encoding: gzip, deflate, br, zstd\r\n\
+Accept-Language: en-US,en;q=0.9,de;q=0.8\r\n\
+Cookie: session=3f2a9c1e7b5d4a60; theme=dark\r\n\
+Sec-WebSocket-Key: x3JJHMbDL1EzLkh9GBhXDw==\r\n\
+Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\
+\r\n";
+
+fn parse(config: &Config) -> Upgrade {
+    match read_request(black_box(CHROME_REQUEST), config) {
+        Ok(Some((Incoming::Upgrade(upgrade), _))) => upgrade,
+        other => panic!("not an upgrade: {other:?}"),
+    }
+}
+
+fn handshake(c: &mut Criterion) {
+    let config = Config::default();
+    let upgrade = parse(&config);
+    let response = upgrade.accept(None).unwrap();
+    assert!(response.starts_with(b"HTTP/1.1 101 "));
+
+    let mut group = c.benchmark_group("handshake");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("read_request", |b| b.iter(|| parse(&config)));
+    group.bench_function("accept", |b| {
+        b.iter(|| black_box(&upgrade).accept(None).unwrap())
+    });
+    group.bench_function("read_request+accept", |b| {
+        b.iter(|| parse(&config).accept(None).unwrap())
+    });
+    group.finish();
+}
+
+criterion_group!(benches, handshake);
+criterion_main!(benches);

@@ -5,6 +5,10 @@
 //! into one reused connection, as socket reads of at most [`READ_CHUNK`] bytes would, and drains every
 //! message. The stream is only complete messages, so each iteration starts from the same steady state.
 //!
+//! `wscore` reads into the connection's own buffer (`read_buffer` + `commit`, as a socket driver does)
+//! and unmasks in place; `wscore_copy` hands the bytes to `receive`, which unmasks while copying (as a
+//! TLS layer that decrypts into its own buffer would).
+//!
 //! Two groups measure the same code: `receive_bytes` reports payload bytes per second, `receive_msgs`
 //! messages per second. `cargo bench --bench receive -- receive_bytes` runs only the first.
 
@@ -54,6 +58,22 @@ fn wscore_receive(conn: &mut Connection, input: &[u8]) -> usize {
         room[..n].copy_from_slice(&rest[..n]);
         conn.commit(n);
         rest = &rest[n..];
+        while let Some((event, _sender)) = conn.next_event().unwrap() {
+            if let Event::Binary(payload) = event {
+                black_box(payload);
+                messages += 1;
+            }
+        }
+    }
+    messages
+}
+
+/// The other way in: the input copied in with `receive`, which unmasks while it copies, in the same
+/// socket-sized pieces.
+fn wscore_receive_copy(conn: &mut Connection, input: &[u8]) -> usize {
+    let mut messages = 0;
+    for piece in input.chunks(READ_CHUNK) {
+        conn.receive(piece);
         while let Some((event, _sender)) = conn.next_event().unwrap() {
             if let Event::Binary(payload) = event {
                 black_box(payload);
@@ -134,6 +154,18 @@ fn bench_group(c: &mut Criterion, name: &str, elements: bool) {
         group.bench_with_input(BenchmarkId::new("wscore", label), &input, |b, input| {
             b.iter(|| wscore_receive(&mut conn, input))
         });
+
+        let mut conn = Connection::new(Role::Server, &Config::default());
+        assert_eq!(
+            wscore_receive_copy(&mut conn, &input),
+            count,
+            "wscore_copy {label}"
+        );
+        group.bench_with_input(
+            BenchmarkId::new("wscore_copy", label),
+            &input,
+            |b, input| b.iter(|| wscore_receive_copy(&mut conn, input)),
+        );
 
         let mut ws = tungstenite_server(&input);
         assert_eq!(

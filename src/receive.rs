@@ -294,8 +294,7 @@ impl Receiver {
         let held = self.input.bytes().len();
         let end = (frame.header_len + frame.payload_len).min(held);
         self.unmasker
-            .enter_front_frame(&frame.header, frame.header_len);
-        self.unmasker.scan(self.input.bytes_mut(), end);
+            .unmask_front(self.input.bytes_mut(), &frame.header, frame.header_len, end);
         let arrived = self
             .unmasker
             .done()

@@ -29,14 +29,28 @@ impl Unmasker {
         self.done -= n.min(self.done);
     }
 
-    /// The cursor is at the header of the frame at the front, which the parser has just read: skip
-    /// parsing it again.
-    pub(crate) fn enter_front_frame(&mut self, header: &FrameHeader, header_len: usize) {
-        if self.done == 0 && self.left == 0 {
+    /// Unmasks the payload of the frame at the front up to `end` (which lies within that frame), the
+    /// frame the parser has just read: no header needs decoding here.
+    pub(crate) fn unmask_front(
+        &mut self,
+        bytes: &mut [u8],
+        header: &FrameHeader,
+        header_len: usize,
+        end: usize,
+    ) {
+        if self.done == 0 {
+            // The cursor is at this frame's header.
             self.done = header_len;
             self.left = header.payload_len;
             self.key = header.mask;
             self.position = 0;
+        }
+        if self.done < end {
+            let n = end - self.done;
+            if let Some(key) = self.key {
+                apply_mask(&mut bytes[self.done..end], key, self.position);
+            }
+            self.advance(n);
         }
     }
 

@@ -65,6 +65,9 @@ fn utf8(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::new("std", label), &text, |b, text| {
             b.iter(|| std::str::from_utf8(black_box(text)).is_ok())
         });
+        group.bench_with_input(BenchmarkId::new("simdutf8", label), &text, |b, text| {
+            b.iter(|| simdutf8::compat::from_utf8(black_box(text)).is_ok())
+        });
         group.bench_with_input(
             BenchmarkId::new("validator_whole", label),
             &text,

@@ -82,7 +82,7 @@ pub fn parse_close_payload(payload: &[u8]) -> Result<Option<CloseFrame<'_>>, Err
             if !code.is_sendable() {
                 return Err(Error::Protocol("invalid close code"));
             }
-            let reason = std::str::from_utf8(reason).map_err(|_| Error::InvalidUtf8)?;
+            let reason = crate::utf8::to_str(reason).ok_or(Error::InvalidUtf8)?;
             Ok(Some(CloseFrame { code, reason }))
         }
     }

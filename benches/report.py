@@ -1,0 +1,72 @@
+#!/usr/bin/env python3
+"""Prints the latest criterion results (target/criterion) as markdown tables with ratios, one table per
+group: each row a size, each column an implementation, then wscore's ratio to the others.
+
+    cargo bench --bench receive --bench send --bench mask && python3 benches/report.py
+"""
+import json
+import os
+import sys
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "target", "criterion")
+SIZE_ORDER = ["16B", "125B", "1KiB", "4KiB", "64KiB", "1MiB"]
+
+
+def load(group):
+    results = {}
+    base = os.path.join(ROOT, group)
+    if not os.path.isdir(base):
+        return results
+    for function in sorted(os.listdir(base)):
+        fdir = os.path.join(base, function)
+        if function == "report" or not os.path.isdir(fdir):
+            continue
+        for size in os.listdir(fdir):
+            path = os.path.join(fdir, size, "new")
+            if not os.path.exists(os.path.join(path, "estimates.json")):
+                continue
+            with open(os.path.join(path, "estimates.json")) as f:
+                ns = json.load(f)["mean"]["point_estimate"]
+            with open(os.path.join(path, "benchmark.json")) as f:
+                throughput = json.load(f).get("throughput") or {}
+            results.setdefault(size, {})[function] = (ns, throughput)
+    return results
+
+
+def rate(ns, throughput):
+    if "Bytes" in throughput:
+        return "%.1f GiB/s" % (throughput["Bytes"] / ns * 1e9 / 2**30)
+    if "Elements" in throughput:
+        return "%.1f M/s" % (throughput["Elements"] / ns * 1e3)
+    return "%.1f ns" % ns
+
+
+def table(group):
+    results = load(group)
+    if not results:
+        return
+    functions = sorted({f for row in results.values() for f in row}, key=lambda f: (not f.startswith("wscore"), f))
+    ours = [f for f in functions if f.startswith("wscore") or f == "apply_mask"]
+    others = [f for f in functions if f not in ours]
+    print("\n### %s\n" % group)
+    ratio_cols = ["%s / %s" % (o, t) for o in ours for t in others]
+    print("| size | " + " | ".join(functions + ratio_cols) + " |")
+    print("|" + "---|" * (1 + len(functions) + len(ratio_cols)))
+    for size in sorted(results, key=lambda s: SIZE_ORDER.index(s) if s in SIZE_ORDER else 99):
+        row = results[size]
+        cells = [rate(*row[f]) if f in row else "" for f in functions]
+        # Speed ratio: how many times faster ours is (time of theirs over time of ours).
+        for o in ours:
+            for t in others:
+                cells.append("%.2f×" % (row[t][0] / row[o][0]) if o in row and t in row else "")
+        print("| %s | %s |" % (size, " | ".join(cells)))
+
+
+def main():
+    groups = sys.argv[1:] or ["receive_bytes", "receive_msgs", "send", "mask_aligned", "mask_unaligned", "utf8"]
+    for group in groups:
+        table(group)
+
+
+if __name__ == "__main__":
+    main()

@@ -57,7 +57,7 @@ fn case_count(base: &str, config: &Config) -> Result<u32, Error> {
             count = text.trim().parse().ok();
         }
     }
-    count.ok_or(Error::Protocol("the suite did not send a case count"))
+    count.ok_or_else(|| std::io::Error::other("the suite did not send a case count").into())
 }
 
 fn echo_case(url: &str, config: &Config) -> Result<(), Error> {

@@ -41,7 +41,29 @@ def rate(ns, throughput):
     return "%.1f ns" % ns
 
 
+def flat_table(group):
+    """Groups whose benchmarks have no size (frame_parse, handshake): one row each."""
+    base = os.path.join(ROOT, group)
+    rows = []
+    for function in sorted(os.listdir(base)):
+        path = os.path.join(base, function, "new", "estimates.json")
+        if os.path.exists(path):
+            with open(path) as f:
+                rows.append((function, json.load(f)["mean"]["point_estimate"]))
+    if rows:
+        print("\n### %s\n" % group)
+        print("| benchmark | time |")
+        print("|---|---|")
+        for function, ns in rows:
+            print("| %s | %.1f ns |" % (function, ns))
+
+
 def table(group):
+    base = os.path.join(ROOT, group)
+    if os.path.isdir(base) and any(
+        os.path.exists(os.path.join(base, f, "new", "estimates.json")) for f in os.listdir(base)
+    ):
+        return flat_table(group)
     results = load(group)
     if not results:
         return
@@ -63,7 +85,10 @@ def table(group):
 
 
 def main():
-    groups = sys.argv[1:] or ["receive_bytes", "receive_msgs", "send", "mask_aligned", "mask_unaligned", "utf8"]
+    groups = sys.argv[1:] or [
+        "receive_bytes", "receive_msgs", "send", "mask_aligned", "mask_unaligned", "utf8",
+        "frame_parse", "frame_encode", "handshake",
+    ]
     for group in groups:
         table(group)
 

@@ -1,8 +1,9 @@
-//! A small `wscat`: sends each line of stdin as a text message and prints what comes back.
+//! A small `wscat`: sends each line of stdin as a text message and prints what comes back; at the end of
+//! stdin it closes the connection, still printing replies until the close handshake ends.
 //!
 //! `cargo run --release --example client -- ws://127.0.0.1:9001`
 
-use std::io::BufRead;
+use std::io::{BufRead, ErrorKind};
 use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
@@ -35,31 +36,32 @@ fn run(url: &str) -> Result<(), Error> {
     });
     ws.get_mut()
         .set_read_timeout(Some(Duration::from_millis(50)))?;
+    let mut closing = false;
     loop {
         match lines.try_recv() {
             Ok(line) => ws.send_text(&line)?,
             Err(mpsc::TryRecvError::Empty) => {}
-            Err(mpsc::TryRecvError::Disconnected) => break,
+            // End of input: start the close handshake, and keep printing what arrives until it ends.
+            Err(mpsc::TryRecvError::Disconnected) if !closing => {
+                closing = true;
+                ws.get_mut()
+                    .set_read_timeout(Some(Duration::from_secs(5)))?;
+                ws.sender().close(CloseCode::NORMAL, "bye")?;
+                ws.flush()?;
+            }
+            Err(mpsc::TryRecvError::Disconnected) => {}
         }
         match ws.read() {
             Ok(Some(Message::Text(text))) => println!("< {text}"),
             Ok(Some(Message::Binary(data))) => println!("< ({} bytes of binary)", data.len()),
-            Ok(Some(Message::Close(frame))) => {
-                println!("closed by the server: {frame:?}");
-                return Ok(());
+            Ok(Some(Message::Close(frame))) if !closing => {
+                println!("closed by the server: {frame:?}")
             }
             Ok(Some(_)) => {}
             Ok(None) => return Ok(()),
             Err(Error::Io(e))
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
+                if !closing && matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
             Err(e) => return Err(e),
         }
     }
-    // Give the last echoes a moment to arrive, then close.
-    ws.get_mut()
-        .set_read_timeout(Some(Duration::from_secs(2)))?;
-    ws.close(CloseCode::NORMAL, "bye")
 }

@@ -143,6 +143,12 @@ impl<S: Read + Write> WebSocket<S> {
         Ok(())
     }
 
+    /// The sending half, to queue frames without writing them yet (for example a close whose answer
+    /// the caller will read itself); they are written by the next read or [`WebSocket::flush`].
+    pub fn sender(&mut self) -> &mut Sender {
+        self.connection.sender()
+    }
+
     /// The protocol state.
     pub fn connection(&self) -> &Connection {
         &self.connection

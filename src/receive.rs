@@ -1,5 +1,5 @@
-//! The receiving half of a connection: frames parsed from the input buffer, unmasked in place, checked,
-//! and reassembled into messages (RFC 6455 §5.2–§5.5).
+//! The receiving half of a connection: frames parsed from the input buffer, unmasked (while copied in,
+//! or in place: `unmask.rs`), checked, and reassembled into messages (RFC 6455 §5.2–§5.5).
 
 use std::ops::Range;
 

@@ -30,7 +30,9 @@ impl Unmasker {
     }
 
     /// Unmasks the payload of the frame at the front up to `end` (which lies within that frame), the
-    /// frame the parser has just read: no header needs decoding here.
+    /// frame the parser has just read: no header needs decoding here. This is `scan`'s payload step
+    /// written out on purpose: going through `scan` costs 11% more instructions per 16 B message
+    /// (callgrind), and this is the read path's hot loop.
     pub(crate) fn unmask_front(
         &mut self,
         bytes: &mut [u8],

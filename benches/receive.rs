@@ -31,15 +31,12 @@ const CASES: [(&str, usize, usize); 4] = [
 
 /// `count` binary messages of `size` bytes, framed and masked as a client sends them.
 fn client_stream(size: usize, count: usize) -> Vec<u8> {
-    let config = Config {
-        rng_seed: Some(0x5eed),
-        ..Config::default()
-    };
+    let config = Config::default().rng_seed(Some(0x5eed));
     let mut client = Connection::new(Role::Client, &config);
     let payload: Vec<u8> = (0..size).map(|i| (i * 31 + 7) as u8).collect();
     let mut stream = Vec::new();
     for _ in 0..count {
-        client.send_binary(&payload).unwrap();
+        client.sender().send_binary(&payload).unwrap();
         stream.extend_from_slice(client.pending_output());
         let n = client.pending_output().len();
         client.consume_output(n);

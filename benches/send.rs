@@ -40,7 +40,7 @@ impl Write for Discard {
 }
 
 fn wscore_send(conn: &mut Connection, payload: &[u8]) {
-    conn.send_binary(payload).unwrap();
+    conn.sender().send_binary(payload).unwrap();
     let out = conn.pending_output();
     black_box(out);
     let n = out.len();
@@ -53,10 +53,7 @@ fn send(c: &mut Criterion) {
         let payload: Vec<u8> = (0..size).map(|i| (i * 31 + 7) as u8).collect();
         group.throughput(Throughput::Bytes(size as u64));
 
-        let config = Config {
-            rng_seed: Some(0x5eed),
-            ..Config::default()
-        };
+        let config = Config::default().rng_seed(Some(0x5eed));
         let mut conn = Connection::new(Role::Client, &config);
         group.bench_with_input(BenchmarkId::new("wscore", label), &payload, |b, payload| {
             b.iter(|| wscore_send(&mut conn, black_box(payload)))

@@ -20,11 +20,9 @@ fn main() {
 }
 
 fn run(base: &str, agent: &str) -> Result<(), Error> {
-    let config = Config {
-        max_frame_size: 64 << 20,
-        max_message_size: 64 << 20,
-        ..Config::default()
-    };
+    let config = Config::default()
+        .max_frame_size(64 << 20)
+        .max_message_size(64 << 20);
     let count = case_count(base, &config)?;
     eprintln!("running {count} cases as {agent}");
     for case in 1..=count {

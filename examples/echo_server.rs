@@ -8,7 +8,7 @@ use std::net::{TcpListener, TcpStream};
 use std::thread;
 
 use wscore::driver::blocking::{accept, Accepted};
-use wscore::handshake::http_response;
+use wscore::handshake::HttpResponse;
 use wscore::{Config, Error, Event};
 
 const PAGE: &str = include_str!("echo_page.html");
@@ -18,11 +18,9 @@ fn main() -> std::io::Result<()> {
     let listener = TcpListener::bind(&addr)?;
     println!("echo server on ws://{addr}/ — open http://{addr}/ in a browser");
     // Autobahn's 9.x cases send 16 MiB messages; allow well beyond that.
-    let config = Config {
-        max_frame_size: 64 << 20,
-        max_message_size: 64 << 20,
-        ..Config::default()
-    };
+    let config = Config::default()
+        .max_frame_size(64 << 20)
+        .max_message_size(64 << 20);
     for stream in listener.incoming() {
         let stream = match stream {
             Ok(stream) => stream,
@@ -66,21 +64,15 @@ fn serve(stream: TcpStream, config: &Config) -> Result<(), Error> {
             let response = if request.method == "GET"
                 && (request.path == "/" || request.path.starts_with("/?"))
             {
-                http_response(
-                    200,
-                    "OK",
-                    &[("Content-Type", "text/html; charset=utf-8")],
-                    PAGE.as_bytes(),
-                )
+                HttpResponse::new(200)
+                    .header("Content-Type", "text/html; charset=utf-8")
+                    .body(PAGE)
             } else {
-                http_response(
-                    404,
-                    "Not Found",
-                    &[("Content-Type", "text/plain")],
-                    b"not found\n",
-                )
+                HttpResponse::new(404)
+                    .header("Content-Type", "text/plain")
+                    .body("not found\n")
             };
-            stream.write_all(&response)?;
+            stream.write_all(&response.to_bytes())?;
             Ok(())
         }
         Accepted::WebSocket(mut ws) => {

@@ -4,6 +4,7 @@ use std::fmt;
 use std::io;
 
 use crate::close::CloseCode;
+use crate::handshake::HttpResponse;
 
 /// Everything that can go wrong. A peer error knows its close code ([`Error::close_code`]) or HTTP status
 /// ([`Error::http_status`]); when the core returns one, it has already queued that close frame or answer.
@@ -40,13 +41,27 @@ pub enum Error {
         /// Why, also sent as the response body.
         reason: &'static str,
     },
-    /// We are the client and the server's response does not complete a WebSocket handshake.
+    /// The opening handshake outlasted `Config::handshake_timeout` (a server answers 408).
+    HandshakeTimeout,
+    /// We are the client and the server answered with another status than 101: its status, headers and
+    /// the start of its body (at most `Config::max_handshake_size` bytes), e.g. a 401's
+    /// `WWW-Authenticate` or a redirect's `Location`.
+    Refused(Box<HttpResponse>),
+    /// We are the client and the server's 101 response does not complete a WebSocket handshake.
     BadResponse {
         /// The response's status, if it got that far.
         status: Option<u16>,
         /// What was wrong.
         reason: &'static str,
     },
+
+    // A timer ran out.
+    /// The peer did not answer a keepalive ping within `Config::ping_timeout` (nor send anything else);
+    /// the connection failed with close code 1011.
+    KeepaliveTimeout,
+    /// The peer did not finish the close handshake within `Config::close_timeout`; the transport is
+    /// dropped and the close was not clean (reported as 1006, RFC 6455 §7.1.5).
+    CloseTimeout,
 
     // The application asked for something the protocol does not allow.
     /// The connection is closed (or closing): nothing more can be sent.
@@ -55,6 +70,15 @@ pub enum Error {
     /// sent, fragments out of order, invalid UTF-8 in text fragments, a subprotocol the client did not
     /// offer. The text says which.
     Misuse(&'static str),
+    /// Sending this message would take the queued output past `Config::max_write_buffer`: it was **not**
+    /// queued. Write out what is queued (or wait until the driver says it may send again), then retry
+    /// or drop it.
+    WriteBufferFull {
+        /// Bytes queued and not yet written.
+        buffered: usize,
+        /// The bound.
+        max: usize,
+    },
     /// A URL that is not `ws://host[:port][/path]` (or `wss://`).
     InvalidUrl(&'static str),
 
@@ -62,6 +86,10 @@ pub enum Error {
     /// The transport ended before the close handshake finished (reported to the application as 1006,
     /// never sent: RFC 6455 §7.1.5).
     AbnormalClosure,
+
+    /// The operating system's random generator could not be seeded (masking keys and handshake nonces
+    /// need it, RFC 6455 §10.3).
+    Random(io::Error),
 
     // The transport failed (drivers only).
     /// An I/O error from the underlying stream.
@@ -77,6 +105,7 @@ impl Error {
             Error::FrameTooLarge { .. } | Error::MessageTooLarge { .. } => {
                 Some(CloseCode::MESSAGE_TOO_BIG)
             }
+            Error::KeepaliveTimeout => Some(CloseCode::INTERNAL_ERROR),
             _ => None,
         }
     }
@@ -85,8 +114,33 @@ impl Error {
     pub fn http_status(&self) -> Option<u16> {
         match self {
             Error::BadRequest { status, .. } => Some(*status),
+            Error::HandshakeTimeout => Some(408),
             _ => None,
         }
+    }
+
+    /// For a refused handshake request ([`Error::BadRequest`], [`Error::HandshakeTimeout`]), the response
+    /// a server sends before closing the connection: 400, 408, 426 (naming the version we speak, RFC 6455
+    /// §4.4) or 431, with the reason as a plain-text body.
+    ///
+    /// ```
+    /// let error = wscore::Error::HandshakeTimeout;
+    /// let response = error.http_response().unwrap();
+    /// assert!(response.to_bytes().starts_with(b"HTTP/1.1 408 Request Timeout\r\n"));
+    /// ```
+    pub fn http_response(&self) -> Option<HttpResponse> {
+        let status = self.http_status()?;
+        let reason = match self {
+            Error::BadRequest { reason, .. } => reason,
+            _ => "the handshake took too long",
+        };
+        let mut response = HttpResponse::new(status)
+            .header("Content-Type", "text/plain; charset=utf-8")
+            .body(reason.as_bytes());
+        if status == 426 {
+            response = response.header("Sec-WebSocket-Version", "13");
+        }
+        Some(response)
     }
 
     /// A short reason for a close frame (kept far below the 123-byte limit).
@@ -96,6 +150,7 @@ impl Error {
             Error::InvalidUtf8 => "invalid UTF-8",
             Error::FrameTooLarge { .. } => "frame too large",
             Error::MessageTooLarge { .. } => "message too large",
+            Error::KeepaliveTimeout => "keepalive timeout",
             _ => "",
         }
     }
@@ -115,6 +170,12 @@ impl fmt::Display for Error {
             Error::BadRequest { status, reason } => {
                 write!(f, "handshake refused with {status}: {reason}")
             }
+            Error::HandshakeTimeout => f.write_str("the opening handshake took too long"),
+            Error::Refused(response) => write!(
+                f,
+                "the server refused the handshake with {} {}",
+                response.status, response.reason
+            ),
             Error::BadResponse {
                 status: Some(status),
                 reason,
@@ -125,6 +186,13 @@ impl fmt::Display for Error {
                 status: None,
                 reason,
             } => write!(f, "bad handshake response: {reason}"),
+            Error::KeepaliveTimeout => f.write_str("the peer did not answer a keepalive ping in time"),
+            Error::CloseTimeout => f.write_str("the peer did not finish the close handshake in time"),
+            Error::WriteBufferFull { buffered, max } => write!(
+                f,
+                "the write buffer is full ({buffered} bytes queued, bound {max}); the message was not queued"
+            ),
+            Error::Random(e) => write!(f, "the random generator could not be seeded: {e}"),
             Error::Closed => f.write_str("the connection is closed"),
             Error::Misuse(what) => write!(f, "not allowed: {what}"),
             Error::InvalidUrl(what) => write!(f, "invalid WebSocket URL: {what}"),
@@ -137,7 +205,7 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Io(e) => Some(e),
+            Error::Io(e) | Error::Random(e) => Some(e),
             _ => None,
         }
     }

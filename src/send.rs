@@ -32,13 +32,33 @@ impl MessageKind {
     }
 }
 
-/// Queues frames for sending. Get one from [`crate::Connection::sender`] or beside an event.
+/// Queues frames for sending: the one way to send, whether you hold a [`crate::Connection`]
+/// ([`crate::Connection::sender`]), an event (the sender comes beside it) or a driver's socket.
+///
+/// Output is bounded: a message that would take the queue past `Config::max_write_buffer` is refused
+/// with [`Error::WriteBufferFull`] before anything is queued, and every other error also means nothing
+/// was queued. [`Sender::buffered_amount`] tells how much waits, as the browser's `bufferedAmount` does.
+///
+/// ```
+/// use wscore::{Config, Connection, Error, Role};
+/// let mut server = Connection::new(Role::Server, &Config::default().max_write_buffer(1000));
+/// let sender = server.sender();
+/// sender.send_binary(&[0; 600]).unwrap();
+/// assert_eq!(sender.buffered_amount(), 604);
+/// // Not queued: the caller may retry once the driver has written the output.
+/// assert!(matches!(sender.send_binary(&[0; 600]), Err(Error::WriteBufferFull { .. })));
+/// assert_eq!(sender.buffered_amount(), 604);
+/// ```
 #[derive(Debug)]
 pub struct Sender {
     role: Role,
     /// Encoded frames not yet written.
     out: Buffer,
-    rng: StdRng,
+    /// The masking keys' generator; a server masks nothing and has none (RFC 6455 §5.1).
+    masks: Option<StdRng>,
+    max_write_buffer: usize,
+    /// A data message was queued since the connection's timers last looked (idle timeout).
+    pub(crate) sent_message: bool,
     close_sent: bool,
     failed: bool,
     /// The kind of the fragmented message being sent, if one is open.
@@ -51,11 +71,13 @@ pub struct Sender {
 }
 
 impl Sender {
-    pub(crate) fn new(role: Role, rng: StdRng) -> Sender {
+    pub(crate) fn new(role: Role, masks: Option<StdRng>, max_write_buffer: usize) -> Sender {
         Sender {
             role,
             out: Buffer::default(),
-            rng,
+            masks,
+            max_write_buffer,
+            sent_message: false,
             close_sent: false,
             failed: false,
             fragmenting: None,
@@ -85,6 +107,7 @@ impl Sender {
         fin: bool,
     ) -> Result<(), Error> {
         self.check_open()?;
+        self.check_room(payload.len())?;
         let opcode = match self.fragmenting {
             None => kind.opcode(),
             Some(open) if open == kind => OpCode::Continuation,
@@ -105,6 +128,7 @@ impl Sender {
         }
         self.fragmenting = if fin { None } else { Some(kind) };
         self.write_frame(opcode, fin, payload);
+        self.sent_message = true;
         Ok(())
     }
 
@@ -119,17 +143,33 @@ impl Sender {
     }
 
     /// Starts the closing handshake (RFC 6455 §5.5.1): queues a close frame; nothing can be sent after it.
-    /// The peer's close then completes the handshake. The reason is at most 123 bytes.
+    /// The peer's close then completes the handshake. The reason is at most 123 bytes. A close frame is
+    /// never refused for lack of room. Once a close frame is queued (ours, or the core's answer to the
+    /// peer's close, or on failure), calling `close` again does nothing: answering an
+    /// [`Event::Close`](crate::Event::Close) with `close` is natural and not an error.
     pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
-        self.check_open()?;
         close::check_outgoing(code, reason)?;
-        self.write_close(Some(code), reason);
+        if !self.close_sent {
+            self.write_close(Some(code), reason);
+        }
         Ok(())
     }
 
     /// Bytes waiting to be written to the transport.
     pub fn pending_output(&self) -> &[u8] {
         self.out.bytes()
+    }
+
+    /// How many bytes are queued and not yet written (the browser API's `bufferedAmount`).
+    pub fn buffered_amount(&self) -> usize {
+        self.out.bytes().len()
+    }
+
+    /// Whether a message of `len` payload bytes would be queued now rather than refused with
+    /// [`Error::WriteBufferFull`]: an event loop stops producing when this turns false and resumes once
+    /// the output drains.
+    pub fn has_room_for(&self, len: usize) -> bool {
+        self.check_room(len).is_ok()
     }
 
     /// Records that the first `n` bytes of [`Sender::pending_output`] were written.
@@ -145,6 +185,20 @@ impl Sender {
 
     pub(crate) fn failed(&self) -> bool {
         self.failed
+    }
+
+    /// Queues the keepalive ping, which, like the automatic pong, is never refused for room: it is one
+    /// small frame per ping interval.
+    pub(crate) fn send_keepalive_ping(&mut self) {
+        if !self.close_sent {
+            self.write_frame(OpCode::Ping, true, &[]);
+        }
+    }
+
+    /// Ends a connection that cannot send (a client without a masking generator): nothing is queued.
+    pub(crate) fn disable(&mut self) {
+        self.close_sent = true;
+        self.failed = true;
     }
 
     pub(crate) fn heap_size(&self) -> usize {
@@ -198,6 +252,20 @@ impl Sender {
         }
     }
 
+    /// Refuses a frame that would take the output past its bound, unless the output is empty: a single
+    /// message larger than the bound can still be sent, one at a time.
+    fn check_room(&self, payload_len: usize) -> Result<(), Error> {
+        let buffered = self.buffered_amount();
+        let frame_len = payload_len.saturating_add(MAX_HEADER_LEN);
+        if buffered > 0 && buffered.saturating_add(frame_len) > self.max_write_buffer {
+            return Err(Error::WriteBufferFull {
+                buffered,
+                max: self.max_write_buffer,
+            });
+        }
+        Ok(())
+    }
+
     fn send_message(&mut self, opcode: OpCode, payload: &[u8]) -> Result<(), Error> {
         self.check_open()?;
         if self.fragmenting.is_some() {
@@ -205,7 +273,9 @@ impl Sender {
                 "a new message while a fragmented one is open",
             ));
         }
+        self.check_room(payload.len())?;
         self.write_frame(opcode, true, payload);
+        self.sent_message = true;
         Ok(())
     }
 
@@ -214,6 +284,7 @@ impl Sender {
         if payload.len() > MAX_CONTROL_PAYLOAD {
             return Err(Error::Misuse("control frame payload over 125 bytes"));
         }
+        self.check_room(payload.len())?;
         self.write_frame(opcode, true, payload);
         Ok(())
     }
@@ -237,10 +308,8 @@ impl Sender {
     /// Encodes one frame into the output, returning where it starts; a client masks it with a fresh key
     /// (RFC 6455 §5.3).
     fn write_frame(&mut self, opcode: OpCode, fin: bool, payload: &[u8]) -> usize {
-        let mask = match self.role {
-            Role::Client => Some(self.rng.next_u32().to_ne_bytes()),
-            Role::Server => None,
-        };
+        debug_assert_eq!(self.masks.is_some(), self.role == Role::Client);
+        let mask = self.masks.as_mut().map(|rng| rng.next_u32().to_ne_bytes());
         let header = FrameHeader {
             fin,
             rsv: 0,

@@ -6,16 +6,10 @@ use wscore::{Config, Connection, Event, Role};
 
 /// `count` client-masked binary messages of `size` bytes, as a socket would deliver them.
 fn client_stream(size: usize, count: usize) -> Vec<u8> {
-    let mut client = Connection::new(
-        Role::Client,
-        &Config {
-            rng_seed: Some(3),
-            ..Config::default()
-        },
-    );
+    let mut client = Connection::new(Role::Client, &Config::default().rng_seed(Some(3)));
     let payload = vec![0x5a; size];
     for _ in 0..count {
-        client.send_binary(&payload).unwrap();
+        client.sender().send_binary(&payload).unwrap();
     }
     client.pending_output().to_vec()
 }
@@ -66,8 +60,8 @@ fn steady_sending_allocates_nothing_per_message() {
     let payload = vec![1u8; 1000];
     let send_some = |client: &mut Connection| {
         for _ in 0..1000 {
-            client.send_binary(&payload).unwrap();
-            client.send_ping(b"keepalive").unwrap();
+            client.sender().send_binary(&payload).unwrap();
+            client.sender().send_ping(b"keepalive").unwrap();
             let n = client.pending_output().len();
             client.consume_output(n);
         }

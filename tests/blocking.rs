@@ -8,15 +8,13 @@ use std::time::Duration;
 use wscore::driver::blocking::{
     accept, accept_with, client, connect, connect_with, Accepted, Message,
 };
-use wscore::handshake::{http_response, ClientOptions, WsUrl};
+use wscore::handshake::{ClientOptions, HttpResponse, WsUrl};
 use wscore::{CloseCode, Config, Error, Event, MessageKind};
 
 fn big_config() -> Config {
-    Config {
-        max_frame_size: 32 << 20,
-        max_message_size: 32 << 20,
-        ..Config::default()
-    }
+    Config::default()
+        .max_frame_size(32 << 20)
+        .max_message_size(32 << 20)
 }
 
 /// Starts a server that accepts one connection and runs `serve` on it; returns its URL.
@@ -141,12 +139,12 @@ fn a_plain_get_reaches_the_application() {
     let (url, server) = serve_one(|stream| match accept(stream, &Config::default()).unwrap() {
         Accepted::Http(request, mut stream) => {
             stream
-                .write_all(&http_response(
-                    200,
-                    "OK",
-                    &[("Content-Type", "text/plain")],
-                    b"page",
-                ))
+                .write_all(
+                    &HttpResponse::new(200)
+                        .header("Content-Type", "text/plain")
+                        .body("page")
+                        .to_bytes(),
+                )
                 .unwrap();
             request.path
         }

@@ -95,10 +95,7 @@ fn a_frame_just_over_the_limit_fails_with_1009_before_its_payload() {
 
 #[test]
 fn a_frame_at_the_limit_holds_no_more_than_the_frame() {
-    let config = Config {
-        max_frame_size: 4 << 20,
-        ..Config::default()
-    };
+    let config = Config::default().max_frame_size(4 << 20);
     let ((events, error), peak) = peak_heap(|| {
         let mut conn = Connection::new(Role::Server, &config);
         conn.receive(&masked_header(0x82, config.max_frame_size as u64));
@@ -161,10 +158,7 @@ fn a_million_one_byte_fragments_make_one_message_in_bounded_memory() {
 
 #[test]
 fn fragments_past_the_message_limit_fail_with_1009() {
-    let config = Config {
-        max_message_size: 100_000,
-        ..Config::default()
-    };
+    let config = Config::default().max_message_size(100_000);
     let ((events, error), peak) =
         peak_heap(|| one_byte_fragments(&mut Connection::new(Role::Server, &config), 1_000_000));
     assert_eq!(events, 0);
@@ -236,7 +230,7 @@ fn a_pong_already_followed_by_data_is_kept() {
     let mut conn = server();
     conn.receive(&masked(0x89, b"a"));
     drain(&mut conn);
-    conn.send_text("x").unwrap();
+    conn.sender().send_text("x").unwrap();
     conn.receive(&masked(0x89, b"b"));
     drain(&mut conn);
     assert_eq!(
@@ -335,10 +329,7 @@ fn a_trickled_handshake_is_ended_by_the_handshake_timeout_with_408() {
         response
     });
     let stream = listen_once(&listener);
-    let config = Config {
-        handshake_timeout: Duration::from_millis(200),
-        ..Config::default()
-    };
+    let config = Config::default().handshake_timeout(Duration::from_millis(200));
     let error = accept(stream, &config).map(|_| ()).unwrap_err();
     assert_eq!(error.http_status(), Some(408));
     assert!(client

@@ -37,10 +37,7 @@ fn planned() -> impl Strategy<Value = Planned> {
 }
 
 fn config() -> Config {
-    Config {
-        rng_seed: Some(42),
-        ..Config::default()
-    }
+    Config::default().rng_seed(Some(42))
 }
 
 /// Queues the plan on `conn`, fragmenting data messages at the cuts with the pings in between, and
@@ -50,7 +47,7 @@ fn send(conn: &mut Connection, plan: &[Planned]) -> Vec<Item> {
     for p in plan {
         let (kind, bytes) = match &p.item {
             Item::Ping(payload) => {
-                conn.send_ping(payload).unwrap();
+                conn.sender().send_ping(payload).unwrap();
                 expected.push(p.item.clone());
                 continue;
             }
@@ -65,7 +62,7 @@ fn send(conn: &mut Connection, plan: &[Planned]) -> Vec<Item> {
                 .send_fragment(kind, &bytes[start..cut], false)
                 .unwrap();
             if let Some(ping) = p.pings.get(i) {
-                conn.send_ping(ping).unwrap();
+                conn.sender().send_ping(ping).unwrap();
                 expected.push(Item::Ping(ping.clone()));
             }
             start = cut;
@@ -185,7 +182,7 @@ proptest! {
         let mut server = Connection::new(Role::Server, &config());
         send(&mut client, &plan);
         let closer = if client_closes { &mut client } else { &mut server };
-        closer.close(CloseCode::NORMAL, "done").unwrap();
+        closer.sender().close(CloseCode::NORMAL, "done").unwrap();
         for _ in 0..4 {
             let to_server = take_output(&mut client);
             server.receive(&to_server);
@@ -226,7 +223,7 @@ proptest! {
             client.sender().send_fragment(MessageKind::Binary, &body[start..end], k + 1 == fragments).unwrap();
             if k + 1 < fragments {
                 for (ping, payload) in &after[k] {
-                    if *ping { client.send_ping(payload).unwrap() } else { client.sender().send_pong(payload).unwrap() }
+                    if *ping { client.sender().send_ping(payload).unwrap() } else { client.sender().send_pong(payload).unwrap() }
                 }
             }
             start = end;

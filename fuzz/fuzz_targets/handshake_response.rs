@@ -6,7 +6,7 @@ use wscore::{Config, Error};
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let Some((&mode, rest)) = data.split_first() else { return };
-    let config = Config { rng_seed: Some(7), ..Config::default() };
+    let config = Config::default().rng_seed(Some(7));
     let url = WsUrl::parse("ws://example.com/chat").unwrap();
     let options = ClientOptions { protocols: vec!["chat".into(), "superchat".into()], ..Default::default() };
     let client = ClientHandshake::new(&url, &options, &config).unwrap();

@@ -32,7 +32,7 @@ fn control(mut payload: Vec<u8>) -> Vec<u8> {
 libfuzzer_sys::fuzz_target!(|input: (bool, u64, Vec<Op>)| {
     let (client_sends, seed, ops) = input;
     let (from, to) = if client_sends { (Role::Client, Role::Server) } else { (Role::Server, Role::Client) };
-    let config = Config { rng_seed: Some(seed), ..Config::default() };
+    let config = Config::default().rng_seed(Some(seed));
     let mut sender = Connection::new(from, &config);
     let mut receiver = Connection::new(to, &config);
     let mut expected = Vec::new();

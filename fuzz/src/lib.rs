@@ -5,7 +5,7 @@ use wscore::{CloseCode, Config, Connection, Event, Role};
 
 /// Small limits, so that "memory stays within the limits" is checked often.
 pub fn fuzz_config(seed: u64) -> Config {
-    Config { max_frame_size: 1 << 16, max_message_size: 1 << 18, rng_seed: Some(seed), ..Config::default() }
+    Config::default().max_frame_size(1 << 16).max_message_size(1 << 18).rng_seed(Some(seed))
 }
 
 /// A connection may hold: a partial frame, a partial message, the output it keeps between writes, and
@@ -49,7 +49,7 @@ pub struct OutputChecker {
 
 impl OutputChecker {
     pub fn new(role_of_writer: Role) -> OutputChecker {
-        let config = Config { max_frame_size: 1 << 22, max_message_size: 1 << 22, ..fuzz_config(99) };
+        let config = fuzz_config(99).max_frame_size(1 << 22).max_message_size(1 << 22);
         OutputChecker { peer: Connection::new(peer(role_of_writer), &config), close_seen: None }
     }
 

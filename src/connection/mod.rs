@@ -17,13 +17,41 @@
 //!
 //! A close frame from the peer is answered at once (echoing its code, RFC 6455 §5.5.1), so receiving one
 //! leads straight to `Closed`. Once closed, [`Connection::should_close_transport`] says when the driver
-//! closes TCP: the server first (RFC 6455 §7.1.1), the client after waiting for it.
+//! shuts down its side of the transport: the server first (RFC 6455 §7.1.1), the client after waiting
+//! for it, either at once after failing the connection. The driver then keeps reading (the core
+//! discards what arrives) until the peer ends the transport or the close timeout passes, which
+//! [`Connection::is_drained`] reports: closing a socket with unread bytes would send a TCP reset, and
+//! the peer could lose the close frame with its code.
+//!
+//! # Time
+//!
+//! The connection reads no clock (quinn-proto's shape). [`Connection::poll_timeout`] says when it next
+//! needs to be told the time, and [`Connection::handle_timeout`] tells it; the first call starts its
+//! timers, so a driver makes it as soon as the connection exists, and again whenever the deadline
+//! passes (calling it more often, for instance after each read, does no harm and keeps the timers
+//! precise). The timers, all in [`Config`]:
+//!
+//! | timer | default | when it fires |
+//! |---|---|---|
+//! | keepalive | 20 s + 20 s | nothing received for `ping_interval`: a ping; nothing received for `ping_timeout` after it: fail with 1011, [`Error::KeepaliveTimeout`] |
+//! | idle | off | no message either way for `idle_timeout`: close with 1001 (going away: the endpoint leaves, the peer did nothing wrong) |
+//! | close | 10 s | the close handshake (or the transport's end after it) outlasted `close_timeout`: drop the transport; an unanswered close is [`Error::CloseTimeout`] |
+//!
+//! Any bytes from the peer count as its answer to a keepalive ping, not only the pong: a pong cannot
+//! overtake a large frame the peer is still sending (RFC 6455 §5.4), and that peer is plainly alive.
+//! Errors of the timers come out of [`Connection::next_event`] once, like the peer's errors.
+
+use std::time::Instant;
 
 use crate::close::{parse_close_payload, CloseFrame};
+use crate::config::Purpose;
 use crate::error::Error;
 use crate::receive::{Ready, Receiver};
 use crate::send::{MessageKind, Sender};
 use crate::{CloseCode, Config};
+
+mod timers;
+use timers::{Seen, Timers};
 
 /// Which end of the connection we are. Clients mask, servers do not (RFC 6455 §5.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -68,7 +96,7 @@ pub enum Event<'a> {
 ///
 /// let mut client = Connection::new(Role::Client, &Config::default());
 /// let mut server = Connection::new(Role::Server, &Config::default());
-/// client.send_text("hello").unwrap();
+/// client.sender().send_text("hello").unwrap();
 ///
 /// // The driver moves bytes: here straight from one to the other.
 /// server.receive(client.pending_output());
@@ -92,16 +120,42 @@ pub struct Connection {
     /// An event found by [`Connection::poll_event`], handed out by the next `next_event`.
     ready: Option<Ready>,
     transport_ended: bool,
+    timers: Timers,
+    /// An error found outside `next_event` (a timer, the generator), reported by its next call.
+    pending_error: Option<Error>,
+    /// Traffic since the timers last looked.
+    received_bytes: bool,
+    received_message: bool,
 }
 
 impl Connection {
-    /// A connection whose handshake has completed, in the given role.
+    /// A connection whose handshake has completed, in the given role. Its timers start with the first
+    /// [`Connection::handle_timeout`].
+    ///
+    /// A client draws its masking keys from a generator of its own (RFC 6455 §5.3); if the operating
+    /// system cannot seed it, the connection starts closed and its first `next_event` returns
+    /// [`Error::Random`]. A server masks nothing and has no generator.
     pub fn new(role: Role, config: &Config) -> Connection {
+        let (masks, pending_error) = match role {
+            Role::Server => (None, None),
+            Role::Client => match config.rng(Purpose::Masks) {
+                Ok(rng) => (Some(rng), None),
+                Err(error) => (None, Some(error)),
+            },
+        };
+        let mut sender = Sender::new(role, masks, config.max_write_buffer);
+        if pending_error.is_some() {
+            sender.disable();
+        }
         Connection {
             receiver: Receiver::new(role, config),
-            sender: Sender::new(role, config.rng()),
+            sender,
             ready: None,
             transport_ended: false,
+            timers: Timers::new(config),
+            pending_error,
+            received_bytes: false,
+            received_message: false,
         }
     }
 
@@ -109,6 +163,7 @@ impl Connection {
     /// (RFC 6455 §5.5.1: after a close, data is not processed).
     pub fn receive(&mut self, bytes: &[u8]) {
         if self.accepts_input() {
+            self.received_bytes |= !bytes.is_empty();
             self.receiver.receive(bytes);
         }
     }
@@ -122,6 +177,7 @@ impl Connection {
     /// Records that `n` bytes were read into [`Connection::read_buffer`].
     pub fn commit(&mut self, n: usize) {
         if self.accepts_input() {
+            self.received_bytes |= n > 0;
             self.receiver.commit(n);
         }
     }
@@ -191,39 +247,100 @@ impl Connection {
     }
 
     fn advance(&mut self) -> Result<Option<Ready>, Error> {
+        if let Some(error) = self.pending_error.take() {
+            return Err(error);
+        }
         if !self.accepts_input() {
             self.receiver.discard();
             return Ok(None);
         }
-        self.receiver.advance(&mut self.sender).map_err(|error| {
-            self.receiver.discard();
-            self.sender.fail(error)
-        })
+        match self.receiver.advance(&mut self.sender) {
+            Ok(ready) => {
+                self.received_message |= matches!(ready, Some(Ready::Message(..)));
+                Ok(ready)
+            }
+            Err(error) => {
+                self.receiver.discard();
+                Err(self.sender.fail(error))
+            }
+        }
     }
 
-    /// The sending half.
+    /// The sending half: every way to send is on [`Sender`].
     pub fn sender(&mut self) -> &mut Sender {
         &mut self.sender
     }
 
-    /// Queues a text message. See [`Sender::send_text`].
-    pub fn send_text(&mut self, text: &str) -> Result<(), Error> {
-        self.sender.send_text(text)
+    /// Tells the connection the time: the first call starts its timers, and every call fires those that
+    /// are due (a keepalive ping, a keepalive failure, an idle close, the end of the close timeout).
+    /// Call it when [`Connection::poll_timeout`] passes; calling it at other times is harmless. What it
+    /// queues is in [`Connection::pending_output`]; an error it finds comes out of the next
+    /// [`Connection::next_event`].
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use wscore::{Config, Connection, Error, Role, State};
+    ///
+    /// let mut server = Connection::new(Role::Server, &Config::default());
+    /// let start = Instant::now();
+    /// server.handle_timeout(start);
+    /// // Nothing arrives: a ping after the interval, then failure with 1011.
+    /// let ping_at = server.poll_timeout().unwrap();
+    /// assert_eq!(ping_at, start + Duration::from_secs(20));
+    /// server.handle_timeout(ping_at);
+    /// assert_eq!(server.pending_output(), [0x89, 0x00]);
+    /// server.handle_timeout(server.poll_timeout().unwrap());
+    /// assert!(matches!(server.next_event(), Err(Error::KeepaliveTimeout)));
+    /// assert_eq!(server.state(), State::Closed);
+    /// assert_eq!(&server.pending_output()[2..6], [0x88, 0x13, 0x03, 0xf3]); // close 1011
+    /// ```
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let seen = Seen {
+            bytes: std::mem::take(&mut self.received_bytes),
+            message: std::mem::take(&mut self.received_message)
+                | std::mem::take(&mut self.sender.sent_message),
+            open: self.state() == State::Open,
+        };
+        let due = self.timers.update(now, seen);
+        if due.keepalive_failed {
+            self.receiver.discard();
+            let error = self.sender.fail(Error::KeepaliveTimeout);
+            self.pending_error.get_or_insert(error);
+        } else if due.idle {
+            let _ = self.sender.close(CloseCode::GOING_AWAY, "idle timeout");
+        } else if due.ping {
+            self.sender.send_keepalive_ping();
+        }
+        if due.close_expired {
+            self.receiver.discard();
+            let unanswered = self.sender.close_sent()
+                && !self.receiver.close_received()
+                && !self.sender.failed();
+            if unanswered && !self.transport_ended {
+                self.pending_error.get_or_insert(Error::CloseTimeout);
+            }
+        }
     }
 
-    /// Queues a binary message. See [`Sender::send_binary`].
-    pub fn send_binary(&mut self, data: &[u8]) -> Result<(), Error> {
-        self.sender.send_binary(data)
+    /// When [`Connection::handle_timeout`] should next be called; `None` while no timer runs (before the
+    /// first `handle_timeout`, with every timer off, or once drained).
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.is_drained() {
+            return None;
+        }
+        let open = self.state() == State::Open;
+        self.timers.next_deadline(Seen {
+            bytes: false,
+            message: false,
+            open,
+        })
     }
 
-    /// Queues a ping. See [`Sender::send_ping`].
-    pub fn send_ping(&mut self, payload: &[u8]) -> Result<(), Error> {
-        self.sender.send_ping(payload)
-    }
-
-    /// Starts the close handshake. See [`Sender::close`].
-    pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
-        self.sender.close(code, reason)
+    /// Whether the transport can be dropped: the peer ended it after the close, or the close timeout
+    /// passed. Until then a driver that has shut down its side keeps reading, so that unread bytes do
+    /// not turn its close into a reset.
+    pub fn is_drained(&self) -> bool {
+        self.transport_ended || self.timers.close_expired()
     }
 
     /// Bytes waiting to be written to the transport.
@@ -238,7 +355,11 @@ impl Connection {
 
     /// Where the close handshake stands.
     pub fn state(&self) -> State {
-        if self.transport_ended || self.sender.failed() || self.receiver.close_received() {
+        if self.transport_ended
+            || self.sender.failed()
+            || self.receiver.close_received()
+            || self.timers.close_expired()
+        {
             State::Closed
         } else if self.sender.close_sent() {
             State::Closing
@@ -247,13 +368,16 @@ impl Connection {
         }
     }
 
-    /// Whether the driver should close the transport now: the connection is closed, its output is
-    /// written, and it is our turn. The server closes first (RFC 6455 §7.1.1); a client waits for the
-    /// server to, unless it failed the connection (§7.1.7) — the driver bounds that wait with a timeout.
+    /// Whether the driver should shut down its side of the transport now (TCP: `shutdown(Write)`, a FIN):
+    /// the connection is closed, its output is written, and it is our turn. The server closes first
+    /// (RFC 6455 §7.1.1); a client waits for the server to, unless it failed the connection (§7.1.7); the
+    /// close timeout ends every wait, even for output the peer never read. Then read until
+    /// [`Connection::is_drained`].
     pub fn should_close_transport(&self) -> bool {
-        self.state() == State::Closed
-            && self.pending_output().is_empty()
-            && (self.role() == Role::Server || self.sender.failed() || self.transport_ended)
+        self.timers.close_expired()
+            || (self.state() == State::Closed
+                && self.pending_output().is_empty()
+                && (self.role() == Role::Server || self.sender.failed() || self.transport_ended))
     }
 
     /// Our role.

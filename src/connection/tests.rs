@@ -26,10 +26,7 @@ fn seen(event: Event<'_>) -> Seen {
 }
 
 fn config() -> Config {
-    Config {
-        rng_seed: Some(1),
-        ..Config::default()
-    }
+    Config::default().rng_seed(Some(1))
 }
 
 /// Drains every event (and at most one error) the connection has ready.
@@ -49,13 +46,24 @@ fn drain(conn: &mut Connection, into: &mut Vec<Seen>) {
 /// Feeds `input` to a fresh connection in `role` whole and one byte at a time (through both ways in:
 /// `receive` and `read_buffer`/`commit`); both must give the same events and output. Returns them.
 fn run(role: Role, cfg: &Config, input: &[u8]) -> (Vec<Seen>, Vec<u8>) {
-    let mut whole = Connection::new(role, cfg);
+    let mut whole = Connection::new(
+        role,
+        &Config {
+            streams: Default::default(),
+            ..cfg.clone()
+        },
+    );
     let mut events = Vec::new();
     whole.receive(input);
     drain(&mut whole, &mut events);
     let output = whole.pending_output().to_vec();
 
-    let mut trickled = Connection::new(role, cfg);
+    // The same seed from the start, so a client masks both runs alike.
+    let fresh = Config {
+        streams: Default::default(),
+        ..cfg.clone()
+    };
+    let mut trickled = Connection::new(role, &fresh);
     let mut trickled_events = Vec::new();
     for (i, byte) in input.iter().enumerate() {
         if i % 2 == 0 {
@@ -317,10 +325,7 @@ fn fails_fast_on_invalid_utf8_before_the_frame_is_complete() {
 
 #[test]
 fn rejects_an_oversized_frame_with_1009_before_its_payload_arrives() {
-    let cfg = Config {
-        max_frame_size: 1000,
-        ..config()
-    };
+    let cfg = config().max_frame_size(1000);
     let mut server = Connection::new(Role::Server, &cfg);
     server.receive(&header_bytes(0x82, 1001, Some(KEY)));
     let error = server.next_event().unwrap_err();
@@ -336,10 +341,7 @@ fn rejects_an_oversized_frame_with_1009_before_its_payload_arrives() {
 
 #[test]
 fn rejects_an_oversized_fragmented_message_with_1009() {
-    let cfg = Config {
-        max_message_size: 10,
-        ..config()
-    };
+    let cfg = config().max_message_size(10);
     let mut input = masked(0x02, &[0; 6], KEY);
     input.extend(masked(0x80, &[0; 5], KEY));
     let (events, _) = run(Role::Server, &cfg, &input);
@@ -430,13 +432,16 @@ fn ignores_data_after_a_close_frame() {
 #[test]
 fn sends_nothing_after_its_close() {
     let mut server = Connection::new(Role::Server, &config());
-    server.close(CloseCode::GOING_AWAY, "restart").unwrap();
+    server
+        .sender()
+        .close(CloseCode::GOING_AWAY, "restart")
+        .unwrap();
     assert_eq!(server.state(), State::Closing);
-    assert!(matches!(server.send_text("x"), Err(Error::Closed)));
-    assert!(matches!(
-        server.close(CloseCode::NORMAL, ""),
-        Err(Error::Closed)
-    ));
+    assert!(matches!(server.sender().send_text("x"), Err(Error::Closed)));
+    // Closing again is allowed and queues nothing.
+    let queued = server.pending_output().len();
+    server.sender().close(CloseCode::NORMAL, "").unwrap();
+    assert_eq!(server.pending_output().len(), queued);
     // Messages may still arrive until the peer's close, whose reply is not sent again.
     let mut input = masked(0x82, b"in flight", KEY);
     input.extend(masked(0x89, b"p", KEY));
@@ -464,7 +469,10 @@ fn after_failing_nothing_more_is_read_or_sent() {
     assert!(server.next_event().is_err());
     server.receive(&masked(0x89, b"p", KEY));
     assert!(server.next_event().unwrap().is_none());
-    assert!(matches!(server.send_binary(b"x"), Err(Error::Closed)));
+    assert!(matches!(
+        server.sender().send_binary(b"x"),
+        Err(Error::Closed)
+    ));
     assert_eq!(frames_in(server.pending_output()).len(), 1);
     assert!(
         server.heap_size() <= 4096,
@@ -483,8 +491,8 @@ fn eof_before_the_close_handshake_is_abnormal() {
 #[test]
 fn client_masks_every_frame_with_a_fresh_key() {
     let mut client = Connection::new(Role::Client, &config());
-    client.send_text("same").unwrap();
-    client.send_text("same").unwrap();
+    client.sender().send_text("same").unwrap();
+    client.sender().send_text("same").unwrap();
     let out = client.pending_output().to_vec();
     assert_eq!(out.len(), 2 * (2 + 4 + 4));
     let (first, second) = out.split_at(10);
@@ -499,21 +507,24 @@ fn client_masks_every_frame_with_a_fresh_key() {
 #[test]
 fn server_frames_are_unmasked_and_minimal() {
     let mut server = Connection::new(Role::Server, &config());
-    server.send_binary(&[7; 126]).unwrap();
+    server.sender().send_binary(&[7; 126]).unwrap();
     assert_eq!(server.pending_output()[..4], [0x82, 126, 0, 126]);
 }
 
 #[test]
 fn refuses_oversized_control_payloads_and_unsendable_codes() {
     let mut conn = Connection::new(Role::Server, &config());
-    assert!(matches!(conn.send_ping(&[0; 126]), Err(Error::Misuse(_))));
-    assert!(conn.send_ping(&[0; 125]).is_ok());
     assert!(matches!(
-        conn.close(CloseCode::NO_STATUS, ""),
+        conn.sender().send_ping(&[0; 126]),
+        Err(Error::Misuse(_))
+    ));
+    assert!(conn.sender().send_ping(&[0; 125]).is_ok());
+    assert!(matches!(
+        conn.sender().close(CloseCode::NO_STATUS, ""),
         Err(Error::Misuse(_))
     ));
     assert!(matches!(
-        conn.close(CloseCode::NORMAL, &"x".repeat(124)),
+        conn.sender().close(CloseCode::NORMAL, &"x".repeat(124)),
         Err(Error::Misuse(_))
     ));
     assert_eq!(conn.state(), State::Open);

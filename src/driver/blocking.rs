@@ -94,13 +94,13 @@ impl<S: Read + Write> WebSocket<S> {
 
     /// Sends a text message.
     pub fn send_text(&mut self, text: &str) -> Result<(), Error> {
-        self.connection.send_text(text)?;
+        self.connection.sender().send_text(text)?;
         self.flush()
     }
 
     /// Sends a binary message.
     pub fn send_binary(&mut self, data: &[u8]) -> Result<(), Error> {
-        self.connection.send_binary(data)?;
+        self.connection.sender().send_binary(data)?;
         self.flush()
     }
 
@@ -117,14 +117,14 @@ impl<S: Read + Write> WebSocket<S> {
 
     /// Sends a ping.
     pub fn send_ping(&mut self, payload: &[u8]) -> Result<(), Error> {
-        self.connection.send_ping(payload)?;
+        self.connection.sender().send_ping(payload)?;
         self.flush()
     }
 
     /// Runs the close handshake: sends a close frame, then reads (discarding messages) until the peer's
     /// close arrives and, for a client, until the server closes the stream (RFC 6455 §7.1.1).
     pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
-        self.connection.close(code, reason)?;
+        self.connection.sender().close(code, reason)?;
         while self.read_event()?.is_some() {}
         Ok(())
     }
@@ -240,7 +240,7 @@ pub fn accept_with<S: Read + Write>(
         Ok(parsed) => parsed,
         Err(error) => {
             if let Some(response) = error.http_response() {
-                stream.write_all(&response)?;
+                stream.write_all(&response.to_bytes())?;
                 stream.flush()?;
             }
             return Err(error);

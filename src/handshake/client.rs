@@ -2,6 +2,7 @@
 
 use super::accept::{accept_key, generate_key};
 use super::http::{is_header_safe, is_token, parse_head, Head, Headers};
+use crate::config::Purpose;
 use crate::error::Error;
 use crate::Config;
 
@@ -147,7 +148,7 @@ impl ClientHandshake {
         options: &ClientOptions,
         config: &Config,
     ) -> Result<ClientHandshake, Error> {
-        let key = generate_key(&mut config.rng());
+        let key = generate_key(&mut config.rng(Purpose::HandshakeKey)?);
         let mut request = format!(
             "GET {} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
              Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n",
@@ -272,10 +273,7 @@ mod tests {
     use crate::handshake::server::{read_request, Incoming};
 
     fn seeded() -> Config {
-        Config {
-            rng_seed: Some(7),
-            ..Config::default()
-        }
+        Config::default().rng_seed(Some(7))
     }
 
     fn handshake(protocols: &[&str]) -> ClientHandshake {

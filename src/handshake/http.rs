@@ -54,6 +54,11 @@ impl Headers {
         self.tokens(name).any(|t| t.eq_ignore_ascii_case(token))
     }
 
+    /// Appends a header line.
+    pub fn push(&mut self, name: &str, value: &str) {
+        self.0.push((name.to_owned(), value.as_bytes().to_vec()));
+    }
+
     /// All header lines.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &[u8])> {
         self.0.iter().map(|(n, v)| (n.as_str(), v.as_slice()))
@@ -102,27 +107,120 @@ pub(crate) fn is_token(value: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
-/// A complete HTTP/1.1 response with a plain-text or HTML body, for refusals and for applications that
-/// answer a non-upgrade request themselves.
+/// An HTTP/1.1 response: one a server sends instead of switching protocols (a refusal, or a page for a
+/// plain request), or the one a client received instead of a 101 ([`Error::Refused`]). This is the one
+/// place HTTP responses are rendered.
 ///
 /// ```
-/// let page = wscore::handshake::http_response(200, "OK", &[("Content-Type", "text/html")], b"<p>hi</p>");
-/// assert!(page.starts_with(b"HTTP/1.1 200 OK\r\n"));
+/// use wscore::handshake::HttpResponse;
+/// let page = HttpResponse::new(200).header("Content-Type", "text/html").body("<p>hi</p>");
+/// let bytes = page.to_bytes();
+/// assert!(bytes.starts_with(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 9\r\n"));
+/// assert!(bytes.ends_with(b"\r\n\r\n<p>hi</p>"));
 /// ```
-pub fn http_response(status: u16, reason: &str, headers: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
-    let mut out = format!("HTTP/1.1 {status} {reason}\r\n").into_bytes();
-    for (name, value) in headers {
-        out.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct HttpResponse {
+    /// The status code.
+    pub status: u16,
+    /// The reason phrase, e.g. `Forbidden`.
+    pub reason: String,
+    /// The header lines, without `Content-Length` and `Connection`, which [`HttpResponse::to_bytes`]
+    /// adds.
+    pub headers: Headers,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    /// A response with `status`, its usual reason phrase, no headers and an empty body.
+    pub fn new(status: u16) -> HttpResponse {
+        HttpResponse {
+            status,
+            reason: reason_phrase(status).to_owned(),
+            headers: Headers::default(),
+            body: Vec::new(),
+        }
     }
-    out.extend_from_slice(
-        format!(
-            "Content-Length: {}\r\nConnection: close\r\n\r\n",
-            body.len()
-        )
-        .as_bytes(),
-    );
-    out.extend_from_slice(body);
-    out
+
+    /// Adds a header line. Names that are not HTTP tokens and values with line breaks are dropped when
+    /// the response is rendered, so an application cannot split the response by mistake.
+    #[must_use]
+    pub fn header(mut self, name: &str, value: &str) -> HttpResponse {
+        self.headers.push(name, value);
+        self
+    }
+
+    /// Sets the body.
+    #[must_use]
+    pub fn body(mut self, body: impl Into<Vec<u8>>) -> HttpResponse {
+        self.body = body.into();
+        self
+    }
+
+    /// The response on the wire, with `Content-Length` and `Connection: close` (a refused or plain
+    /// request ends the connection).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let reason = if is_header_safe(&self.reason) {
+            self.reason.as_str()
+        } else {
+            ""
+        };
+        let mut out = format!("HTTP/1.1 {} {reason}\r\n", self.status).into_bytes();
+        for (name, value) in self.headers.iter() {
+            let framing = name.eq_ignore_ascii_case("Content-Length")
+                || name.eq_ignore_ascii_case("Connection");
+            if is_token(name) && is_header_value_safe(value) && !framing {
+                write_header(&mut out, name, value);
+            }
+        }
+        write_header(
+            &mut out,
+            "Content-Length",
+            self.body.len().to_string().as_bytes(),
+        );
+        write_header(&mut out, "Connection", b"close");
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(&self.body);
+        out
+    }
+}
+
+pub(crate) fn write_header(out: &mut Vec<u8>, name: &str, value: &[u8]) {
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
+fn is_header_value_safe(value: &[u8]) -> bool {
+    !value.iter().any(|&b| b == b'\r' || b == b'\n' || b == 0)
+}
+
+/// The usual reason phrase of a status (RFC 9110 §15).
+fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        101 => "Switching Protocols",
+        200 => "OK",
+        204 => "No Content",
+        301 => "Moved Permanently",
+        302 => "Found",
+        303 => "See Other",
+        307 => "Temporary Redirect",
+        308 => "Permanent Redirect",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        426 => "Upgrade Required",
+        429 => "Too Many Requests",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        503 => "Service Unavailable",
+        _ => "",
+    }
 }
 
 #[cfg(test)]

@@ -10,5 +10,5 @@ mod server;
 
 pub use accept::accept_key;
 pub use client::{ClientHandshake, ClientOptions, Response, WsUrl};
-pub use http::{http_response, Headers};
+pub use http::{Headers, HttpResponse};
 pub use server::{read_request, Incoming, Request, Upgrade};

@@ -1,7 +1,7 @@
 //! The server's side of the opening handshake, RFC 6455 §4.2.
 
 use super::accept::{accept_key, is_valid_key};
-use super::http::{http_response, is_header_safe, parse_head, Head, Headers};
+use super::http::{is_header_safe, parse_head, Head, Headers};
 use crate::error::Error;
 use crate::Config;
 
@@ -22,7 +22,7 @@ pub enum Incoming {
     /// A valid WebSocket upgrade, to accept with [`Upgrade::accept`].
     Upgrade(Upgrade),
     /// An ordinary HTTP request (no `Upgrade` or `Sec-WebSocket-Key` header), for the application to
-    /// answer, for example with a page ([`super::http_response`]).
+    /// answer, for example with a page ([`super::HttpResponse`]).
     Http(Request),
 }
 
@@ -146,24 +146,6 @@ pub fn read_request(buf: &[u8], config: &Config) -> Result<Option<(Incoming, usi
 
 fn bad(status: u16, reason: &'static str) -> Error {
     Error::BadRequest { status, reason }
-}
-
-impl Error {
-    /// For an [`Error::BadRequest`], the complete HTTP response to send before closing the connection.
-    pub fn http_response(&self) -> Option<Vec<u8>> {
-        let Error::BadRequest { status, reason } = self else {
-            return None;
-        };
-        let (phrase, extra): (&str, &[(&str, &str)]) = match status {
-            408 => ("Request Timeout", &[]),
-            426 => ("Upgrade Required", &[("Sec-WebSocket-Version", "13")]),
-            431 => ("Request Header Fields Too Large", &[]),
-            _ => ("Bad Request", &[]),
-        };
-        let mut headers = vec![("Content-Type", "text/plain; charset=utf-8")];
-        headers.extend_from_slice(extra);
-        Some(http_response(*status, phrase, &headers, reason.as_bytes()))
-    }
 }
 
 #[cfg(test)]
@@ -308,7 +290,7 @@ mod tests {
     fn refuses_another_version_with_426_naming_13() {
         let error = read_three_ways(&with("Sec-WebSocket-Version", Some("8"))).unwrap_err();
         assert_eq!(error.http_status(), Some(426));
-        let response = String::from_utf8(error.http_response().unwrap()).unwrap();
+        let response = String::from_utf8(error.http_response().unwrap().to_bytes()).unwrap();
         assert!(response.starts_with("HTTP/1.1 426 Upgrade Required\r\n"));
         assert!(response.contains("\r\nSec-WebSocket-Version: 13\r\n"));
         assert_eq!(status_of(&with("Sec-WebSocket-Version", None)), 426);
@@ -337,7 +319,7 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(error.http_status(), Some(400));
-        let response = error.http_response().unwrap();
+        let response = error.http_response().unwrap().to_bytes();
         assert!(response.starts_with(b"HTTP/1.1 400 Bad Request\r\n"));
     }
 }

@@ -3,9 +3,9 @@
 //!
 //! `cargo run --release --example autobahn_client -- ws://127.0.0.1:9002 [agent]`
 
-use wscore::driver::blocking::{connect_with, Message};
+use wscore::driver::blocking::connect_with;
 use wscore::handshake::ClientOptions;
-use wscore::{Config, Error, Event};
+use wscore::{Config, Error, Event, Message};
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -34,7 +34,7 @@ fn run(base: &str, agent: &str) -> Result<(), Error> {
             eprintln!("case {case}: {e}");
         }
     }
-    let (mut ws, _) = connect_with(
+    let mut ws = connect_with(
         &format!("{base}/updateReports?agent={agent}"),
         &ClientOptions::default(),
         &config,
@@ -44,7 +44,7 @@ fn run(base: &str, agent: &str) -> Result<(), Error> {
 }
 
 fn case_count(base: &str, config: &Config) -> Result<u32, Error> {
-    let (mut ws, _) = connect_with(
+    let mut ws = connect_with(
         &format!("{base}/getCaseCount"),
         &ClientOptions::default(),
         config,
@@ -59,7 +59,7 @@ fn case_count(base: &str, config: &Config) -> Result<u32, Error> {
 }
 
 fn echo_case(url: &str, config: &Config) -> Result<(), Error> {
-    let (mut ws, _) = connect_with(url, &ClientOptions::default(), config)?;
+    let mut ws = connect_with(url, &ClientOptions::default(), config)?;
     while let Some((event, sender)) = ws.read_event()? {
         match event {
             Event::Text(text) => sender.send_text(text)?,

@@ -2,15 +2,15 @@
 //! stdin it closes the connection, still printing replies until the close handshake ends.
 //!
 //! `cargo run --release --example client -- ws://127.0.0.1:9001`
+//!
+//! The socket is split: this thread reads stdin and sends, another prints what arrives.
 
-use std::io::{BufRead, ErrorKind};
-use std::sync::mpsc;
+use std::io::BufRead;
 use std::thread;
-use std::time::Duration;
 
-use wscore::driver::blocking::{connect_with, Message};
+use wscore::driver::blocking::connect_with;
 use wscore::handshake::ClientOptions;
-use wscore::{CloseCode, Config, Error};
+use wscore::{CloseCode, Config, Error, Message};
 
 fn main() {
     let url = std::env::args()
@@ -23,45 +23,27 @@ fn main() {
 }
 
 fn run(url: &str) -> Result<(), Error> {
-    let (mut ws, _) = connect_with(url, &ClientOptions::default(), &Config::default())?;
+    let ws = connect_with(url, &ClientOptions::default(), &Config::default())?;
     eprintln!("connected to {url}; type lines to send, end with Ctrl-D");
-    // stdin is read on its own thread; the socket is polled between lines with a short read timeout.
-    let (lines_tx, lines) = mpsc::channel();
-    thread::spawn(move || {
-        for line in std::io::stdin().lock().lines().map_while(Result::ok) {
-            if lines_tx.send(line).is_err() {
-                break;
+    let (mut reader, writer) = ws.split()?;
+    let printer = thread::spawn(move || -> Result<(), Error> {
+        while let Some(message) = reader.read()? {
+            match message {
+                Message::Text(text) => println!("< {text}"),
+                Message::Binary(data) => println!("< ({} bytes of binary)", data.len()),
+                Message::Close(frame) => println!("closed: {frame:?}"),
+                Message::Ping(_) | Message::Pong(_) => {}
             }
         }
+        Ok(())
     });
-    ws.get_mut()
-        .set_read_timeout(Some(Duration::from_millis(50)))?;
-    let mut closing = false;
-    loop {
-        match lines.try_recv() {
-            Ok(line) => ws.send_text(&line)?,
-            Err(mpsc::TryRecvError::Empty) => {}
-            // End of input: start the close handshake, and keep printing what arrives until it ends.
-            Err(mpsc::TryRecvError::Disconnected) if !closing => {
-                closing = true;
-                ws.get_mut()
-                    .set_read_timeout(Some(Duration::from_secs(5)))?;
-                ws.sender().close(CloseCode::NORMAL, "bye")?;
-                ws.flush()?;
-            }
-            Err(mpsc::TryRecvError::Disconnected) => {}
-        }
-        match ws.read() {
-            Ok(Some(Message::Text(text))) => println!("< {text}"),
-            Ok(Some(Message::Binary(data))) => println!("< ({} bytes of binary)", data.len()),
-            Ok(Some(Message::Close(frame))) if !closing => {
-                println!("closed by the server: {frame:?}")
-            }
-            Ok(Some(_)) => {}
-            Ok(None) => return Ok(()),
-            Err(Error::Io(e))
-                if !closing && matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
-            Err(e) => return Err(e),
+    for line in std::io::stdin().lock().lines().map_while(Result::ok) {
+        if let Err(e) = writer.send(Message::Text(line)) {
+            eprintln!("not sent: {e}");
+            break;
         }
     }
+    // End of input: start the close handshake; the printer shows the answer and ends.
+    writer.close(CloseCode::NORMAL, "bye")?;
+    printer.join().expect("the printer thread panicked")
 }

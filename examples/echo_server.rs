@@ -60,7 +60,11 @@ fn parse_addr(mut args: impl Iterator<Item = String>) -> String {
 fn serve(stream: TcpStream, config: &Config) -> Result<(), Error> {
     stream.set_nodelay(true)?;
     match accept(stream, config)? {
-        Accepted::Http(request, mut stream) => {
+        Accepted::Http {
+            request,
+            mut stream,
+            ..
+        } => {
             let response = if request.method == "GET"
                 && (request.path == "/" || request.path.starts_with("/?"))
             {

@@ -6,21 +6,21 @@
 //! enforces every limit in [`Config`]. Drivers in [`driver`] move the bytes over sockets.
 //!
 //! - [`handshake`]: the opening handshake for both roles.
-//! - [`Connection`]: the state machine after it; [`Event`]s borrow its buffer.
+//! - [`Connection`]: the state machine after it, with its timers; [`Event`]s borrow its buffer,
+//!   [`Message`]s are owned, and [`Sender`] is the one way to send.
 //! - [`driver::blocking`]: a server and a client over any `Read + Write` stream.
 //!
 //! A server answering one upgrade over a blocking stream:
 //!
 //! ```no_run
-//! use wscore::driver::blocking::{accept, Accepted, Message};
+//! use wscore::driver::blocking::{accept, Accepted};
+//! use wscore::Message;
 //! let listener = std::net::TcpListener::bind("127.0.0.1:9001")?;
 //! let (stream, _) = listener.accept()?;
 //! if let Accepted::WebSocket(mut ws) = accept(stream, &wscore::Config::default())? {
 //!     while let Some(message) = ws.read()? {
-//!         match message {
-//!             Message::Text(text) => ws.send_text(&text)?,
-//!             Message::Binary(data) => ws.send_binary(&data)?,
-//!             _ => {}
+//!         if let Message::Text(_) | Message::Binary(_) = message {
+//!             ws.send(message)?;
 //!         }
 //!     }
 //! }
@@ -39,6 +39,7 @@ mod error;
 pub mod frame;
 pub mod handshake;
 pub mod mask;
+mod message;
 mod receive;
 mod send;
 mod unmask;
@@ -48,6 +49,7 @@ pub use close::{CloseCode, CloseFrame};
 pub use config::Config;
 pub use connection::{Connection, Event, Role, State};
 pub use error::Error;
+pub use message::Message;
 pub use send::{MessageKind, Sender};
 
 /// The README's examples, compiled and run as doctests so they stay true.

@@ -12,7 +12,7 @@ use crate::error::Error;
 use crate::frame::{FrameHeader, OpCode, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN};
 use crate::mask::mask_copy;
 use crate::utf8::Utf8Validator;
-use crate::Role;
+use crate::{Message, Role};
 
 /// The type of a data message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -83,6 +83,24 @@ impl Sender {
             fragmenting: None,
             utf8: Utf8Validator::default(),
             unsent_pong: None,
+        }
+    }
+
+    /// Queues any [`Message`]: text, binary, ping, pong, or a close (which starts the close handshake,
+    /// as [`Sender::close`] does; `Close(None)` sends a close frame without a code).
+    pub fn send(&mut self, message: &Message) -> Result<(), Error> {
+        match message {
+            Message::Text(text) => self.send_text(text),
+            Message::Binary(data) => self.send_binary(data),
+            Message::Ping(data) => self.send_ping(data),
+            Message::Pong(data) => self.send_pong(data),
+            Message::Close(Some((code, reason))) => self.close(*code, reason),
+            Message::Close(None) => {
+                if !self.close_sent {
+                    self.write_close(None, "");
+                }
+                Ok(())
+            }
         }
     }
 
@@ -176,6 +194,14 @@ impl Sender {
     pub fn consume_output(&mut self, n: usize) {
         self.unsent_pong = self.unsent_pong.and_then(|start| start.checked_sub(n));
         self.out.consume(n);
+    }
+
+    /// The first `n` bytes of the output are being written by a driver that copied them out: a waiting
+    /// pong among them can no longer be replaced.
+    pub(crate) fn pin_output(&mut self, n: usize) {
+        if self.unsent_pong.is_some_and(|start| start < n) {
+            self.unsent_pong = None;
+        }
     }
 
     /// Whether a close frame has been queued (by the application, as a reply, or on failure).

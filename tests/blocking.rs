@@ -5,11 +5,9 @@ use std::net::{TcpListener, TcpStream};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use wscore::driver::blocking::{
-    accept, accept_with, client, connect, connect_with, Accepted, Message,
-};
+use wscore::driver::blocking::{accept, accept_with, client, connect, connect_with, Accepted};
 use wscore::handshake::{ClientOptions, HttpResponse, WsUrl};
-use wscore::{CloseCode, Config, Error, Event, MessageKind};
+use wscore::{CloseCode, Config, Error, Event, Message, MessageKind};
 
 fn big_config() -> Config {
     Config::default()
@@ -69,16 +67,13 @@ fn raw_upgrade(url: &str, version: u8, then: &[u8]) -> TcpStream {
 #[test]
 fn echoes_text_binary_and_a_16_mib_message_then_closes() {
     let (url, server) = echo_one();
-    let (mut ws, _) = connect_with(&url, &ClientOptions::default(), &big_config()).unwrap();
-    ws.get_mut()
-        .set_read_timeout(Some(Duration::from_secs(20)))
-        .unwrap();
-    ws.send_text("héllo").unwrap();
+    let mut ws = connect_with(&url, &ClientOptions::default(), &big_config()).unwrap();
+    ws.send(Message::from("héllo")).unwrap();
     assert_eq!(ws.read().unwrap(), Some(Message::Text("héllo".into())));
-    ws.send_binary(&[0, 1, 2]).unwrap();
+    ws.send(Message::Binary(vec![0, 1, 2])).unwrap();
     assert_eq!(ws.read().unwrap(), Some(Message::Binary(vec![0, 1, 2])));
     let big: Vec<u8> = (0..16 << 20).map(|i: u32| (i % 251) as u8).collect();
-    ws.send_binary(&big).unwrap();
+    ws.send(Message::Binary(big.clone())).unwrap();
     assert_eq!(ws.read().unwrap(), Some(Message::Binary(big)));
     ws.close(CloseCode::NORMAL, "done").unwrap();
     assert_eq!(ws.read().unwrap(), None);
@@ -94,11 +89,15 @@ fn echoes_text_binary_and_a_16_mib_message_then_closes() {
 fn reassembles_a_fragmented_message_with_a_ping_between() {
     let (url, server) = echo_one();
     let mut ws = connect(&url).unwrap();
-    ws.send_fragment(MessageKind::Text, "frag".as_bytes(), false)
+    let sender = ws.sender();
+    sender
+        .send_fragment(MessageKind::Text, "frag".as_bytes(), false)
         .unwrap();
-    ws.send_ping(b"between").unwrap();
-    ws.send_fragment(MessageKind::Text, "mented".as_bytes(), true)
+    sender.send_ping(b"between").unwrap();
+    sender
+        .send_fragment(MessageKind::Text, "mented".as_bytes(), true)
         .unwrap();
+    ws.flush().unwrap();
     assert_eq!(ws.read().unwrap(), Some(Message::Pong(b"between".to_vec())));
     assert_eq!(ws.read().unwrap(), Some(Message::Text("fragmented".into())));
     ws.close(CloseCode::NORMAL, "").unwrap();
@@ -113,7 +112,7 @@ fn server_initiated_close_completes_on_both_sides() {
         let Accepted::WebSocket(mut ws) = accept(stream, &Config::default()).unwrap() else {
             panic!()
         };
-        ws.send_text("bye soon").unwrap();
+        ws.send(Message::from("bye soon")).unwrap();
         ws.close(CloseCode::GOING_AWAY, "shutdown").unwrap();
         ws.connection().state()
     });
@@ -137,7 +136,11 @@ fn server_initiated_close_completes_on_both_sides() {
 #[test]
 fn a_plain_get_reaches_the_application() {
     let (url, server) = serve_one(|stream| match accept(stream, &Config::default()).unwrap() {
-        Accepted::Http(request, mut stream) => {
+        Accepted::Http {
+            request,
+            mut stream,
+            ..
+        } => {
             stream
                 .write_all(
                     &HttpResponse::new(200)
@@ -193,6 +196,8 @@ fn frames_sent_with_the_request_are_not_lost() {
         response.ends_with(&[0x81, 0x02, b'H', b'i', 0x88, 0x00]),
         "{response:?}"
     );
+    // The server shut its side down first and waits for ours (RFC 6455 §7.1.1).
+    drop(stream);
     assert_eq!(server.join().unwrap()[0], Message::Text("Hi".into()));
 }
 
@@ -216,8 +221,8 @@ fn negotiates_a_subprotocol_over_a_caller_opened_stream() {
         protocols: vec!["chat.v1".into(), "chat.v2".into()],
         ..Default::default()
     };
-    let (mut ws, response) = client(stream, &url, &options, &Config::default()).unwrap();
-    assert_eq!(response.protocol.as_deref(), Some("chat.v2"));
+    let mut ws = client(stream, &url, &options, &Config::default()).unwrap();
+    assert_eq!(ws.response().unwrap().protocol.as_deref(), Some("chat.v2"));
     ws.close(CloseCode::NORMAL, "").unwrap();
     server.join().unwrap();
 }
@@ -248,6 +253,7 @@ fn a_protocol_error_sends_the_close_code_and_ends_the_connection() {
         "and nothing after it"
     );
     assert_eq!(close[2..4], [0x03, 0xea]);
+    drop(stream);
     assert_eq!(
         server.join().unwrap(),
         (Some(CloseCode::PROTOCOL_ERROR), None)

@@ -353,6 +353,11 @@ impl Connection {
         self.sender.consume_output(n)
     }
 
+    /// See [`Sender::pin_output`]; for a driver that writes copies of the output from another thread.
+    pub(crate) fn pin_output(&mut self, n: usize) {
+        self.sender.pin_output(n);
+    }
+
     /// Where the close handshake stands.
     pub fn state(&self) -> State {
         if self.transport_ended

@@ -1,0 +1,185 @@
+//! The steps the whole socket and its split halves share: decide what to do next, read once, write what
+//! is queued, each waiting no longer than the connection's next deadline. Every decision is the
+//! connection's; these only move bytes and tell it the time.
+
+use std::io::{self, ErrorKind};
+use std::time::{Duration, Instant};
+
+use super::Transport;
+use crate::{Connection, Error};
+
+/// What a reader does next.
+pub(crate) enum Next {
+    /// An event is ready in the connection.
+    Event,
+    /// The connection is drained: the stream can be dropped.
+    Done,
+    /// Read, waiting at most until this deadline.
+    Read(Option<Instant>),
+}
+
+/// Once the output is written: an event, the end, or a read. Shuts our side of the stream down when the
+/// connection says so, and keeps reading after it until the peer ends the stream or the close timeout
+/// passes, so unread bytes never turn the close into a reset.
+pub(crate) fn next_step<S: Transport>(
+    connection: &mut Connection,
+    writer: &mut S,
+    shut_down: &mut bool,
+) -> Result<Next, Error> {
+    if connection.poll_event()? {
+        return Ok(Next::Event);
+    }
+    if connection.should_close_transport() && !*shut_down {
+        *shut_down = true;
+        // The peer may have gone already; the read that follows finds out.
+        let _ = writer.shutdown_write();
+    }
+    if connection.is_drained() {
+        return Ok(Next::Done);
+    }
+    Ok(Next::Read(connection.poll_timeout()))
+}
+
+/// Hands what a read returned to the connection (`deliver` records `n` bytes), then tells it the time:
+/// that stamps the traffic and fires the timers that are due, such as the one a timed-out read waited
+/// for.
+pub(crate) fn after_read(
+    connection: &mut Connection,
+    result: io::Result<usize>,
+    deliver: impl FnOnce(&mut Connection, usize),
+) -> Result<(), Error> {
+    let outcome = match result {
+        Ok(0) => connection.receive_eof(),
+        Ok(n) => {
+            deliver(connection, n);
+            Ok(())
+        }
+        Err(e) if is_timeout(&e) || e.kind() == ErrorKind::Interrupted => Ok(()),
+        // A peer that closes right after the close handshake may reset rather than end the stream; the
+        // connection decides whether that was clean.
+        Err(e)
+            if matches!(
+                e.kind(),
+                ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted
+            ) =>
+        {
+            connection.receive_eof().map_err(|_| e.into())
+        }
+        Err(e) => Err(e.into()),
+    };
+    connection.handle_timeout(Instant::now());
+    outcome
+}
+
+/// Writes everything queued, waiting no longer than the connection's deadlines. A write that runs out
+/// of time lets the timers run (a keepalive failure, then the close timeout, end a peer that never
+/// reads); once the connection is drained, what could not be written is abandoned with its error.
+pub(crate) fn write_queued<S: Transport>(
+    connection: &mut Connection,
+    stream: &mut S,
+    timeouts: &mut Timeouts,
+) -> Result<(), Error> {
+    while !connection.pending_output().is_empty() {
+        if connection.is_drained() {
+            return Err(drained_error(connection));
+        }
+        timeouts.write(stream, connection.poll_timeout())?;
+        match stream.write(connection.pending_output()) {
+            Ok(0) => return Err(io::Error::from(ErrorKind::WriteZero).into()),
+            Ok(n) => connection.consume_output(n),
+            Err(e) if is_timeout(&e) => connection.handle_timeout(Instant::now()),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    stream.flush()?;
+    Ok(())
+}
+
+/// The error that ended a drained connection, if it has not been reported yet.
+pub(crate) fn drained_error(connection: &mut Connection) -> Error {
+    match connection.poll_event() {
+        Err(error) => error,
+        Ok(_) => Error::Closed,
+    }
+}
+
+pub(crate) fn is_timeout(e: &io::Error) -> bool {
+    matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)
+}
+
+/// The timeouts last set on a stream. Setting one is a system call, so it is made only when the next
+/// deadline needs a shorter wait than the one set, or a much longer one (waking early costs one loop).
+#[derive(Debug, Default)]
+pub(crate) struct Timeouts {
+    read: Option<Option<Duration>>,
+    write: Option<Option<Duration>>,
+}
+
+impl Timeouts {
+    pub(crate) fn read<S: Transport>(
+        &mut self,
+        stream: &mut S,
+        deadline: Option<Instant>,
+    ) -> io::Result<()> {
+        let wait = wait_until(deadline);
+        if needs_update(self.read, wait) {
+            stream.set_read_timeout(wait)?;
+            self.read = Some(wait);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn write<S: Transport>(
+        &mut self,
+        stream: &mut S,
+        deadline: Option<Instant>,
+    ) -> io::Result<()> {
+        let wait = wait_until(deadline);
+        if needs_update(self.write, wait) {
+            stream.set_write_timeout(wait)?;
+            self.write = Some(wait);
+        }
+        Ok(())
+    }
+}
+
+/// The wait until a deadline; at least a millisecond, since a zero timeout means "none" to the OS.
+fn wait_until(deadline: Option<Instant>) -> Option<Duration> {
+    deadline.map(|deadline| {
+        deadline
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_millis(1))
+    })
+}
+
+fn needs_update(set: Option<Option<Duration>>, wanted: Option<Duration>) -> bool {
+    match (set, wanted) {
+        (Some(Some(set)), Some(wanted)) => wanted < set || wanted > set * 2,
+        (Some(set), wanted) => set != wanted,
+        (None, _) => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_timeout_is_set_again_only_when_it_would_wake_late_or_far_too_early() {
+        let s = Duration::from_secs;
+        assert!(needs_update(None, None));
+        assert!(!needs_update(Some(None), None));
+        assert!(needs_update(Some(None), Some(s(5))));
+        assert!(needs_update(Some(Some(s(5))), None));
+        assert!(
+            needs_update(Some(Some(s(5))), Some(s(4))),
+            "would wake late"
+        );
+        assert!(
+            !needs_update(Some(Some(s(5))), Some(s(9))),
+            "wakes early once"
+        );
+        assert!(needs_update(Some(Some(s(5))), Some(s(11))));
+    }
+}

@@ -1,0 +1,294 @@
+//! Full duplex: a [`Reader`] on one thread and [`Writer`]s on others, over two handles to one stream.
+//!
+//! Both share the [`Connection`] under a lock held only for the protocol work, never across a blocking
+//! read or write, so the reader's automatic pongs and close replies join the one output queue in order
+//! with the application's frames. Writing takes a second lock, on the stream. A writer waits for it (so
+//! `send` blocks while the peer is slow, which is the backpressure); the reader never does: it leaves its
+//! pongs to the thread that is writing and goes back to reading. If the reader waited, two peers blocked
+//! writing to each other would deadlock, each with a full receive buffer nobody reads.
+
+use std::io::{self, ErrorKind};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
+use std::time::Instant;
+
+use super::io::{self as step, Next, Timeouts};
+use super::{Transport, TryClone, WebSocket};
+use crate::{CloseCode, Connection, Error, Message, Sender, State};
+
+/// The most output copied out of the connection for one write; the connection's lock is not held while
+/// it is written.
+const WRITE_CHUNK: usize = 64 << 10;
+
+/// How much a reader reads at once; it copies into the connection, unmasking on the way.
+const READ_CHUNK: usize = 16 << 10;
+
+/// The receiving half of a split [`WebSocket`]: reads messages while [`Writer`]s send.
+#[derive(Debug)]
+pub struct Reader<S> {
+    stream: S,
+    shared: Arc<Shared<S>>,
+    timeouts: Timeouts,
+    buf: Vec<u8>,
+}
+
+/// The sending half of a split [`WebSocket`]. Clone it to send from several threads, or to close the
+/// connection from another thread while the reader is blocked: the reader then returns the peer's close
+/// and ends.
+#[derive(Debug)]
+pub struct Writer<S> {
+    shared: Arc<Shared<S>>,
+}
+
+impl<S> Clone for Writer<S> {
+    fn clone(&self) -> Writer<S> {
+        Writer {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Shared<S> {
+    protocol: Mutex<Protocol>,
+    output: Mutex<Output<S>>,
+}
+
+#[derive(Debug)]
+struct Protocol {
+    connection: Connection,
+    shut_down: bool,
+    /// An I/O error met while writing queued messages, reported by a writer's next call.
+    deferred: Option<Error>,
+}
+
+#[derive(Debug)]
+struct Output<S> {
+    stream: S,
+    timeouts: Timeouts,
+    chunk: Vec<u8>,
+}
+
+pub(super) fn split<S: Transport + TryClone>(
+    ws: WebSocket<S>,
+) -> Result<(Reader<S>, Writer<S>), Error> {
+    let reader_stream = ws.stream.try_clone()?;
+    let shared = Arc::new(Shared {
+        protocol: Mutex::new(Protocol {
+            connection: ws.connection,
+            shut_down: ws.shut_down,
+            deferred: ws.deferred,
+        }),
+        output: Mutex::new(Output {
+            stream: ws.stream,
+            timeouts: ws.timeouts,
+            chunk: Vec::new(),
+        }),
+    });
+    let reader = Reader {
+        stream: reader_stream,
+        shared: Arc::clone(&shared),
+        timeouts: Timeouts::default(),
+        buf: vec![0; READ_CHUNK],
+    };
+    Ok((reader, Writer { shared }))
+}
+
+/// A lock that outlives a panic elsewhere: the connection's state stays consistent between calls.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl<S: Transport> Reader<S> {
+    /// Reads the next message. `Ok(None)`: the connection is over. Errors are as for
+    /// [`WebSocket::read_event`].
+    pub fn read(&mut self) -> Result<Option<Message>, Error> {
+        loop {
+            match self.next_step() {
+                Ok(Next::Event) => {
+                    let mut protocol = lock(&self.shared.protocol);
+                    return Ok(protocol
+                        .connection
+                        .next_event()?
+                        .map(|(event, _)| Message::from(event)));
+                }
+                Ok(Next::Done) => return Ok(None),
+                Ok(Next::Read(deadline)) => {
+                    if let Err(error) = self.read_once(deadline) {
+                        return Err(self.linger_then(error));
+                    }
+                }
+                Err(error) => return Err(self.linger_then(error)),
+            }
+        }
+    }
+
+    /// A writer for this connection, e.g. to close it from another thread.
+    pub fn writer(&self) -> Writer<S> {
+        Writer {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
+    fn next_step(&mut self) -> Result<Next, Error> {
+        self.shared.write_queued(false)?;
+        let mut protocol = lock(&self.shared.protocol);
+        let Protocol {
+            connection,
+            shut_down,
+            ..
+        } = &mut *protocol;
+        // Both handles reach the same socket, so the reader's may shut its write side down; the
+        // connection says so only once all output is written.
+        step::next_step(connection, &mut self.stream, shut_down)
+    }
+
+    fn read_once(&mut self, deadline: Option<Instant>) -> Result<(), Error> {
+        let read = self
+            .timeouts
+            .read(&mut self.stream, deadline)
+            .and_then(|()| self.stream.read(&mut self.buf));
+        let mut protocol = lock(&self.shared.protocol);
+        let buf = &self.buf;
+        step::after_read(&mut protocol.connection, read, |connection, n| {
+            connection.receive(&buf[..n])
+        })
+    }
+
+    /// As [`WebSocket`] does: after a failure, the close frame is written and the stream drained first.
+    fn linger_then(&mut self, error: Error) -> Error {
+        if lock(&self.shared.protocol).connection.state() == State::Closed {
+            while let Ok(Next::Read(deadline)) = self.next_step() {
+                if self.read_once(deadline).is_err() {
+                    break;
+                }
+            }
+        }
+        error
+    }
+}
+
+impl<S: Transport> Writer<S> {
+    /// Queues a message and writes it, waiting while another thread writes. Errors are as for
+    /// [`WebSocket::send`]: a message that was queued is never reported as an error; an I/O error met
+    /// while writing it comes back from this writer's next call.
+    pub fn send(&self, message: Message) -> Result<(), Error> {
+        self.with_sender(|sender| sender.send(&message))
+    }
+
+    /// Queues frames through the [`Sender`] (borrowed text, fragments, pings), then writes them.
+    ///
+    /// ```no_run
+    /// # let (_, writer) = wscore::driver::blocking::connect("ws://127.0.0.1:9001/")?.split()?;
+    /// use wscore::MessageKind;
+    /// writer.with_sender(|sender| {
+    ///     sender.send_fragment(MessageKind::Text, b"hello, ", false)?;
+    ///     sender.send_fragment(MessageKind::Text, b"world", true)
+    /// })?;
+    /// # Ok::<(), wscore::Error>(())
+    /// ```
+    pub fn with_sender<T>(
+        &self,
+        queue: impl FnOnce(&mut Sender) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let queued = {
+            let mut protocol = lock(&self.shared.protocol);
+            if let Some(error) = protocol.deferred.take() {
+                return Err(error);
+            }
+            queue(protocol.connection.sender())?
+        };
+        if let Err(error) = self.shared.write_queued(true) {
+            lock(&self.shared.protocol).deferred = Some(error);
+        }
+        Ok(queued)
+    }
+
+    /// Starts the close handshake from any thread; the [`Reader`] returns the peer's answer, then
+    /// `None`. Closing again does nothing.
+    pub fn close(&self, code: CloseCode, reason: &str) -> Result<(), Error> {
+        self.with_sender(|sender| sender.close(code, reason))?;
+        // Start the close timer now rather than at the reader's next wake.
+        lock(&self.shared.protocol)
+            .connection
+            .handle_timeout(Instant::now());
+        Ok(())
+    }
+
+    /// Writes everything queued.
+    pub fn flush(&self) -> Result<(), Error> {
+        if let Some(error) = lock(&self.shared.protocol).deferred.take() {
+            return Err(error);
+        }
+        self.shared.write_queued(true)
+    }
+
+    /// Bytes queued and not yet written.
+    pub fn buffered_amount(&self) -> usize {
+        lock(&self.shared.protocol)
+            .connection
+            .sender()
+            .buffered_amount()
+    }
+}
+
+impl<S: Transport> Shared<S> {
+    /// Writes what is queued. `wait`: whether to wait for a thread that is writing already, or leave the
+    /// output to it (see the module docs).
+    fn write_queued(&self, wait: bool) -> Result<(), Error> {
+        loop {
+            let mut output = if wait {
+                lock(&self.output)
+            } else {
+                match self.output.try_lock() {
+                    Ok(output) => output,
+                    Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+                    Err(TryLockError::WouldBlock) => return Ok(()),
+                }
+            };
+            output.write_all_from(&self.protocol)?;
+            drop(output);
+            // Output that a reader queued and left to us after we found the queue empty.
+            if lock(&self.protocol).connection.pending_output().is_empty() {
+                return Ok(());
+            }
+        }
+    }
+}
+
+impl<S: Transport> Output<S> {
+    /// Writes the connection's output a chunk at a time, holding its lock only to copy the chunk out
+    /// and, once written, to drop it from the queue.
+    fn write_all_from(&mut self, protocol: &Mutex<Protocol>) -> Result<(), Error> {
+        loop {
+            let deadline = {
+                let mut protocol = lock(protocol);
+                let connection = &mut protocol.connection;
+                if connection.pending_output().is_empty() {
+                    break;
+                }
+                if connection.is_drained() {
+                    return Err(step::drained_error(connection));
+                }
+                let pending = connection.pending_output();
+                let n = pending.len().min(WRITE_CHUNK);
+                self.chunk.clear();
+                self.chunk.extend_from_slice(&pending[..n]);
+                // The copied bytes stay queued until written; nothing may replace them meanwhile.
+                connection.pin_output(n);
+                connection.poll_timeout()
+            };
+            self.timeouts.write(&mut self.stream, deadline)?;
+            match self.stream.write(&self.chunk) {
+                Ok(0) => return Err(io::Error::from(ErrorKind::WriteZero).into()),
+                Ok(n) => lock(protocol).connection.consume_output(n),
+                Err(e) if step::is_timeout(&e) => {
+                    lock(protocol).connection.handle_timeout(Instant::now())
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        self.stream.flush()?;
+        Ok(())
+    }
+}

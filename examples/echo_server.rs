@@ -1,11 +1,20 @@
 //! Echoes every text and binary message; a plain `GET /` gets a page that talks to the echo from the
-//! browser. One thread per connection.
+//! browser. One thread per connection, at most `--max-connections` at once: beyond that a new connection
+//! is answered `503 Service Unavailable` and closed, so opening sockets cannot exhaust the server. A
+//! connection that sends nothing is answered 408 at the handshake deadline; after the handshake the
+//! core's keepalive ends a silent peer.
 //!
 //! `cargo run --release --example echo_server -- --addr 127.0.0.1:9001`, then open http://127.0.0.1:9001/
+//!
+//! Flags: `--addr HOST:PORT` (127.0.0.1:9001), `--max-connections N` (1024), `--handshake-timeout-ms MS`
+//! (10000).
 
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::thread;
+use std::time::Duration;
 
 use wscore::driver::blocking::{accept, Accepted};
 use wscore::handshake::HttpResponse;
@@ -13,24 +22,37 @@ use wscore::{Config, Error, Event};
 
 const PAGE: &str = include_str!("echo_page.html");
 
+struct Options {
+    addr: String,
+    max_connections: usize,
+    config: Config,
+}
+
 fn main() -> std::io::Result<()> {
-    let addr = parse_addr(std::env::args().skip(1));
-    let listener = TcpListener::bind(&addr)?;
+    let options = parse_options(std::env::args().skip(1));
+    let listener = TcpListener::bind(&options.addr)?;
+    let addr = listener.local_addr()?;
     println!("echo server on ws://{addr}/ — open http://{addr}/ in a browser");
-    // Autobahn's 9.x cases send 16 MiB messages; allow well beyond that.
-    let config = Config::default()
-        .max_frame_size(64 << 20)
-        .max_message_size(64 << 20);
+    let live = Arc::new(AtomicUsize::new(0));
     for stream in listener.incoming() {
         let stream = match stream {
             Ok(stream) => stream,
+            // Out of file descriptors, or a connection reset before it was accepted: keep serving.
             Err(e) => {
                 eprintln!("accept failed: {e}");
+                thread::sleep(Duration::from_millis(10));
                 continue;
             }
         };
-        let config = config.clone();
-        thread::spawn(move || {
+        if live.load(Ordering::Relaxed) >= options.max_connections {
+            refuse(stream);
+            continue;
+        }
+        live.fetch_add(1, Ordering::Relaxed);
+        let slot = Slot(Arc::clone(&live));
+        let config = options.config.clone();
+        let spawned = thread::Builder::new().stack_size(256 << 10).spawn(move || {
+            let _slot = slot;
             let peer = stream
                 .peer_addr()
                 .map(|a| a.to_string())
@@ -39,22 +61,62 @@ fn main() -> std::io::Result<()> {
                 eprintln!("{peer}: {e}");
             }
         });
+        if let Err(e) = spawned {
+            eprintln!("no thread for a connection: {e}");
+        }
     }
     Ok(())
 }
 
-fn parse_addr(mut args: impl Iterator<Item = String>) -> String {
-    let mut addr = "127.0.0.1:9001".to_owned();
+/// A connection's place under `--max-connections`, given back when its thread ends.
+struct Slot(Arc<AtomicUsize>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Answers a connection over the limit without a thread: the response fits in the socket's buffer.
+fn refuse(mut stream: TcpStream) {
+    let response = HttpResponse::new(503)
+        .header("Retry-After", "1")
+        .header("Content-Type", "text/plain")
+        .body("too many connections\n");
+    let _ = stream.set_nonblocking(true);
+    let _ = stream.write_all(&response.to_bytes());
+}
+
+fn parse_options(mut args: impl Iterator<Item = String>) -> Options {
+    let mut options = Options {
+        addr: "127.0.0.1:9001".to_owned(),
+        max_connections: 1024,
+        // Autobahn's 9.x cases send 16 MiB messages; allow well beyond that.
+        config: Config::default()
+            .max_frame_size(64 << 20)
+            .max_message_size(64 << 20),
+    };
     while let Some(arg) = args.next() {
-        match (arg.as_str(), args.next()) {
-            ("--addr", Some(value)) => addr = value,
+        let value = args.next();
+        match (arg.as_str(), value) {
+            ("--addr", Some(value)) => options.addr = value,
+            ("--max-connections", Some(value)) if value.parse::<usize>().is_ok() => {
+                options.max_connections = value.parse().unwrap_or_default()
+            }
+            ("--handshake-timeout-ms", Some(value)) if value.parse::<u64>().is_ok() => {
+                let ms = value.parse().unwrap_or_default();
+                options.config = options.config.handshake_timeout(Duration::from_millis(ms));
+            }
             _ => {
-                eprintln!("usage: echo_server [--addr HOST:PORT]");
+                eprintln!(
+                    "usage: echo_server [--addr HOST:PORT] [--max-connections N] \
+                     [--handshake-timeout-ms MS]"
+                );
                 std::process::exit(2);
             }
         }
     }
-    addr
+    options
 }
 
 fn serve(stream: TcpStream, config: &Config) -> Result<(), Error> {
@@ -65,9 +127,7 @@ fn serve(stream: TcpStream, config: &Config) -> Result<(), Error> {
             mut stream,
             ..
         } => {
-            let response = if request.method == "GET"
-                && (request.path == "/" || request.path.starts_with("/?"))
-            {
+            let response = if request.method == "GET" && request.path == "/" {
                 HttpResponse::new(200)
                     .header("Content-Type", "text/html; charset=utf-8")
                     .body(PAGE)

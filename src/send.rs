@@ -55,7 +55,7 @@ pub struct Sender {
     /// Encoded frames not yet written.
     out: Buffer,
     /// The masking keys' generator; a server masks nothing and has none (RFC 6455 §5.1).
-    masks: Option<StdRng>,
+    pub(crate) masks: Option<StdRng>,
     max_write_buffer: usize,
     /// A data message was queued since the connection's timers last looked (idle timeout).
     pub(crate) sent_message: bool,

@@ -87,7 +87,7 @@ fn run(role: Role, cfg: &Config, input: &[u8]) -> (Vec<Seen>, Vec<u8>) {
 }
 
 /// A frame as a client sends it: masked with `key`.
-fn masked(first_byte: u8, payload: &[u8], key: [u8; 4]) -> Vec<u8> {
+pub(super) fn masked(first_byte: u8, payload: &[u8], key: [u8; 4]) -> Vec<u8> {
     let mut out = header_bytes(first_byte, payload.len(), Some(key));
     let start = out.len();
     out.extend_from_slice(payload);
@@ -120,10 +120,10 @@ fn header_bytes(first_byte: u8, len: usize, mask: Option<[u8; 4]>) -> Vec<u8> {
     out
 }
 
-const KEY: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
+pub(super) const KEY: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
 
 /// Splits output into (first byte, unmasked payload) pairs.
-fn frames_in(mut bytes: &[u8]) -> Vec<(u8, Vec<u8>)> {
+pub(super) fn frames_in(mut bytes: &[u8]) -> Vec<(u8, Vec<u8>)> {
     let mut frames = Vec::new();
     while !bytes.is_empty() {
         let (header, len) = FrameHeader::parse(bytes)
@@ -140,7 +140,7 @@ fn frames_in(mut bytes: &[u8]) -> Vec<(u8, Vec<u8>)> {
     frames
 }
 
-fn close_payload(code: u16, reason: &str) -> Vec<u8> {
+pub(super) fn close_payload(code: u16, reason: &str) -> Vec<u8> {
     let mut payload = code.to_be_bytes().to_vec();
     payload.extend_from_slice(reason.as_bytes());
     payload

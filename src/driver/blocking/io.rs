@@ -122,12 +122,7 @@ impl Timeouts {
         stream: &mut S,
         deadline: Option<Instant>,
     ) -> io::Result<()> {
-        let wait = wait_until(deadline);
-        if needs_update(self.read, wait) {
-            stream.set_read_timeout(wait)?;
-            self.read = Some(wait);
-        }
-        Ok(())
+        update(&mut self.read, deadline, |wait| stream.set_read_timeout(wait))
     }
 
     pub(crate) fn write<S: Transport>(
@@ -135,13 +130,22 @@ impl Timeouts {
         stream: &mut S,
         deadline: Option<Instant>,
     ) -> io::Result<()> {
-        let wait = wait_until(deadline);
-        if needs_update(self.write, wait) {
-            stream.set_write_timeout(wait)?;
-            self.write = Some(wait);
-        }
-        Ok(())
+        update(&mut self.write, deadline, |wait| stream.set_write_timeout(wait))
     }
+}
+
+/// Sets a timeout through `apply` if the one last set (`set`) does not suit `deadline`.
+fn update(
+    set: &mut Option<Option<Duration>>,
+    deadline: Option<Instant>,
+    apply: impl FnOnce(Option<Duration>) -> io::Result<()>,
+) -> io::Result<()> {
+    let wait = wait_until(deadline);
+    if needs_update(*set, wait) {
+        apply(wait)?;
+        *set = Some(wait);
+    }
+    Ok(())
 }
 
 /// The wait until a deadline; at least a millisecond, since a zero timeout means "none" to the OS.

@@ -2,115 +2,10 @@
 
 use super::accept::{accept_key, generate_key};
 use super::http::{is_header_safe, is_token, parse_head, Head, Headers};
+use super::url::WsUrl;
 use crate::config::Purpose;
 use crate::error::Error;
 use crate::Config;
-
-/// A parsed `ws://` or `wss://` URL (RFC 6455 §3).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WsUrl {
-    /// `wss://`: the transport must be TLS.
-    pub secure: bool,
-    /// The host, without brackets for IPv6.
-    pub host: String,
-    /// The port, 80 or 443 by default.
-    pub port: u16,
-    /// The resource name: path and query, at least `/`.
-    pub resource: String,
-}
-
-impl WsUrl {
-    /// Parses `ws://host[:port][/path][?query]` or the same with `wss://`. A fragment is not allowed
-    /// (RFC 6455 §3).
-    ///
-    /// ```
-    /// let url = wscore::handshake::WsUrl::parse("ws://[::1]:9001/chat?x=1").unwrap();
-    /// assert_eq!((url.host.as_str(), url.port, url.resource.as_str()), ("::1", 9001, "/chat?x=1"));
-    /// ```
-    pub fn parse(url: &str) -> Result<WsUrl, Error> {
-        let (secure, rest) = if let Some(rest) = strip_prefix_ignore_case(url, "ws://") {
-            (false, rest)
-        } else if let Some(rest) = strip_prefix_ignore_case(url, "wss://") {
-            (true, rest)
-        } else {
-            return Err(Error::InvalidUrl("the scheme must be ws:// or wss://"));
-        };
-        if rest.contains('#') {
-            return Err(Error::InvalidUrl("a WebSocket URL has no fragment"));
-        }
-        if !is_header_safe(rest) || rest.bytes().any(|b| b == b' ' || b == b'\t') {
-            return Err(Error::InvalidUrl("whitespace or control characters"));
-        }
-        let split = rest.find(['/', '?']).unwrap_or(rest.len());
-        let (authority, resource) = rest.split_at(split);
-        let resource = match resource {
-            "" => "/".to_owned(),
-            r if r.starts_with('?') => format!("/{r}"),
-            r => r.to_owned(),
-        };
-        if authority.contains('@') {
-            return Err(Error::InvalidUrl("user information is not supported"));
-        }
-        let (host, port) = split_host_port(authority)?;
-        let port = match port {
-            Some(port) => port
-                .parse()
-                .map_err(|_| Error::InvalidUrl("invalid port"))?,
-            None if secure => 443,
-            None => 80,
-        };
-        if host.is_empty() {
-            return Err(Error::InvalidUrl("missing host"));
-        }
-        Ok(WsUrl {
-            secure,
-            host: host.to_owned(),
-            port,
-            resource,
-        })
-    }
-
-    /// The `Host` header's value: the port only if it is not the scheme's default.
-    pub fn host_header(&self) -> String {
-        let host = if self.host.contains(':') {
-            format!("[{}]", self.host)
-        } else {
-            self.host.clone()
-        };
-        let default_port = if self.secure { 443 } else { 80 };
-        if self.port == default_port {
-            host
-        } else {
-            format!("{host}:{}", self.port)
-        }
-    }
-}
-
-fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
-    let head = s.get(..prefix.len())?;
-    head.eq_ignore_ascii_case(prefix)
-        .then(|| &s[prefix.len()..])
-}
-
-fn split_host_port(authority: &str) -> Result<(&str, Option<&str>), Error> {
-    if let Some(rest) = authority.strip_prefix('[') {
-        let (host, after) = rest
-            .split_once(']')
-            .ok_or(Error::InvalidUrl("unclosed IPv6 bracket"))?;
-        match after {
-            "" => Ok((host, None)),
-            _ => match after.strip_prefix(':') {
-                Some(port) => Ok((host, Some(port))),
-                None => Err(Error::InvalidUrl("junk after IPv6 address")),
-            },
-        }
-    } else {
-        match authority.split_once(':') {
-            Some((host, port)) => Ok((host, Some(port))),
-            None => Ok((authority, None)),
-        }
-    }
-}
 
 /// What the client asks for beyond the required headers.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -311,48 +206,6 @@ mod tests {
         let (again, used) = client.read_response(&trailing, &config)?.expect("complete");
         assert_eq!((used, &again), (bytes.len(), &whole));
         Ok(whole)
-    }
-
-    #[test]
-    fn parses_urls() {
-        let url = WsUrl::parse("ws://example.com").unwrap();
-        assert_eq!(
-            url,
-            WsUrl {
-                secure: false,
-                host: "example.com".into(),
-                port: 80,
-                resource: "/".into()
-            }
-        );
-        let url = WsUrl::parse("WSS://example.com?x").unwrap();
-        assert_eq!(
-            (url.secure, url.port, url.resource.as_str()),
-            (true, 443, "/?x")
-        );
-        assert_eq!(
-            WsUrl::parse("ws://h:8080/a").unwrap().host_header(),
-            "h:8080"
-        );
-        assert_eq!(WsUrl::parse("ws://[::1]/").unwrap().host_header(), "[::1]");
-    }
-
-    #[test]
-    fn refuses_bad_urls() {
-        for url in [
-            "http://x/",
-            "ws://",
-            "ws://x:99999/",
-            "ws://x/#frag",
-            "ws://x/a b",
-            "ws://u@x/",
-            "ws://[::1/",
-        ] {
-            assert!(
-                matches!(WsUrl::parse(url), Err(Error::InvalidUrl(_))),
-                "{url}"
-            );
-        }
     }
 
     #[test]

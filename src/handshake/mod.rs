@@ -7,8 +7,10 @@ mod accept;
 mod client;
 mod http;
 mod server;
+mod url;
 
 pub use accept::accept_key;
-pub use client::{ClientHandshake, ClientOptions, Response, WsUrl};
+pub use client::{ClientHandshake, ClientOptions, Response};
 pub use http::{Headers, HttpResponse};
 pub use server::{read_request, Incoming, Request, Upgrade};
+pub use url::WsUrl;

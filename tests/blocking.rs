@@ -146,7 +146,7 @@ fn a_plain_get_reaches_the_application() {
                         .to_bytes(),
                 )
                 .unwrap();
-            request.path
+            (request.path, request.query)
         }
         Accepted::WebSocket(_) => panic!("not an upgrade"),
     });
@@ -159,7 +159,10 @@ fn a_plain_get_reaches_the_application() {
     stream.read_to_string(&mut response).unwrap();
     assert!(response.starts_with("HTTP/1.1 200 OK\r\n"));
     assert!(response.ends_with("\r\n\r\npage"));
-    assert_eq!(server.join().unwrap(), "/index?x=1");
+    assert_eq!(
+        server.join().unwrap(),
+        ("/index".to_owned(), Some("x=1".to_owned()))
+    );
 }
 
 #[test]

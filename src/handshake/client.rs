@@ -165,7 +165,7 @@ fn bad(status: Option<u16>, reason: &'static str) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::handshake::server::{read_request, Incoming};
+    use crate::handshake::{read_request, Incoming};
 
     fn seeded() -> Config {
         Config::default().rng_seed(Some(7))

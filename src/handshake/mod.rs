@@ -18,6 +18,7 @@
 //! | `target.rs`   | the request-target reduced to path and query (§3, RFC 7230 §5.3)      |
 //! | `upgrade.rs`  | the 101 or the refusal (§4.2.2)                                       |
 //! | `policy.rs`   | the application's decision                                            |
+//! | `origin.rs`   | the Origin allow-list (§10.2)                                         |
 //! | `client.rs`   | the request, the client's checks (§4.1) and its state machine         |
 //! | `url.rs`      | `ws://` and `wss://` URLs (§3)                                        |
 //! | `http.rs`     | headers, head parsing under the limits, the one response renderer     |
@@ -26,6 +27,7 @@
 mod accept;
 mod client;
 mod http;
+mod origin;
 mod policy;
 mod request;
 mod target;
@@ -35,6 +37,7 @@ mod url;
 pub use accept::accept_key;
 pub use client::{ClientHandshake, ClientOptions, Response};
 pub use http::{Headers, HttpResponse};
+pub use origin::AllowedOrigins;
 pub use policy::{Acceptance, Decision};
 pub use request::{read_request, Incoming, Request};
 pub use upgrade::Upgrade;

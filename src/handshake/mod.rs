@@ -19,17 +19,21 @@
 //! | `upgrade.rs`  | the 101 or the refusal (§4.2.2)                                       |
 //! | `policy.rs`   | the application's decision                                            |
 //! | `origin.rs`   | the Origin allow-list (§10.2)                                         |
+//! | `server.rs`   | the server's state machine                                            |
 //! | `client.rs`   | the request, the client's checks (§4.1) and its state machine         |
 //! | `url.rs`      | `ws://` and `wss://` URLs (§3)                                        |
+//! | `head.rs`     | the buffer, deadline and outcome both state machines share            |
 //! | `http.rs`     | headers, head parsing under the limits, the one response renderer     |
 //! | `accept.rs`   | `Sec-WebSocket-Accept` (§4.2.2 step 5.4)                              |
 
 mod accept;
 mod client;
+mod head;
 mod http;
 mod origin;
 mod policy;
 mod request;
+mod server;
 mod target;
 mod upgrade;
 mod url;
@@ -40,5 +44,6 @@ pub use http::{Headers, HttpResponse};
 pub use origin::AllowedOrigins;
 pub use policy::{Acceptance, Decision};
 pub use request::{read_request, Incoming, Request};
+pub use server::ServerHandshake;
 pub use upgrade::Upgrade;
 pub use url::WsUrl;

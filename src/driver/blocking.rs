@@ -293,18 +293,25 @@ pub fn client<S: Read + Write>(
     options: &ClientOptions,
     config: &Config,
 ) -> Result<(WebSocket<S>, Response), Error> {
-    let handshake = ClientHandshake::new(url, options, config)?;
+    let mut handshake = ClientHandshake::new(url, options, config, Instant::now())?;
     stream.write_all(handshake.request())?;
     stream.flush()?;
-    let mut buf = Vec::new();
-    let timed_out =
-        || io::Error::new(io::ErrorKind::TimedOut, "the handshake took too long").into();
-    let (response, used) = read_head(&mut stream, &mut buf, config, timed_out, |buf| {
-        handshake.read_response(buf, config)
-    })?;
+    let mut chunk = [0u8; 1024];
+    let response = loop {
+        if let Some(response) = handshake.poll()? {
+            break response;
+        }
+        match stream.read(&mut chunk) {
+            Ok(0) => handshake.receive_eof(),
+            Ok(n) => handshake.receive(&chunk[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e.into()),
+        }
+        handshake.handle_timeout(Instant::now())?;
+    };
     let connection = Connection::new(Role::Client, config);
     Ok((
-        WebSocket::from_parts(stream, connection, &buf[used..]),
+        WebSocket::from_parts(stream, connection, handshake.leftover()),
         response,
     ))
 }

@@ -21,12 +21,14 @@
 //! | `origin.rs`   | the Origin allow-list (§10.2)                                         |
 //! | `server.rs`   | the server's state machine                                            |
 //! | `client.rs`   | the request, the client's checks (§4.1) and its state machine         |
+//! | `body.rs`     | the body of a refusal the client received (RFC 9112 §6.3)             |
 //! | `url.rs`      | `ws://` and `wss://` URLs (§3)                                        |
 //! | `head.rs`     | the buffer, deadline and outcome both state machines share            |
 //! | `http.rs`     | headers, head parsing under the limits, the one response renderer     |
 //! | `accept.rs`   | `Sec-WebSocket-Accept` (§4.2.2 step 5.4)                              |
 
 mod accept;
+mod body;
 mod client;
 mod head;
 mod http;

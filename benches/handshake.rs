@@ -1,10 +1,14 @@
 //! The server's opening handshake (RFC 6455 §4.2): parsing a browser's upgrade request with
-//! `read_request` and building the 101 response with `accept(None)` (SHA-1 and base64 of the key).
+//! `read_request` and building the 101 response with `accept(None)` (SHA-1 and base64 of the key); and
+//! the whole of it as a driver runs it: `ServerHandshake` fed the request, polled, and answered with
+//! `respond`.
 
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use wscore::handshake::{read_request, Incoming, Upgrade};
+use std::time::Instant;
+
+use wscore::handshake::{read_request, Decision, Incoming, ServerHandshake, Upgrade};
 use wscore::Config;
 
 /// An upgrade request as a desktop Chrome sends it.
@@ -45,6 +49,18 @@ fn handshake(c: &mut Criterion) {
     });
     group.bench_function("read_request+accept", |b| {
         b.iter(|| parse(&config).accept(None).unwrap())
+    });
+    let now = Instant::now();
+    let accept = Decision::accept();
+    group.bench_function("server_handshake+respond", |b| {
+        b.iter(|| {
+            let mut handshake = ServerHandshake::new(&config, now);
+            handshake.receive(black_box(CHROME_REQUEST));
+            match handshake.poll() {
+                Ok(Some(Incoming::Upgrade(upgrade))) => upgrade.respond(&accept).unwrap(),
+                other => panic!("not an upgrade: {other:?}"),
+            }
+        })
     });
     group.finish();
 }

@@ -7,7 +7,8 @@
 //! `cargo run --release --example echo_server -- --addr 127.0.0.1:9001`, then open http://127.0.0.1:9001/
 //!
 //! Flags: `--addr HOST:PORT` (127.0.0.1:9001), `--max-connections N` (1024), `--handshake-timeout-ms MS`
-//! (10000).
+//! (10000), `--origin ORIGIN` (repeatable: only pages from these origins may open a WebSocket; others
+//! get 403, the defence against cross-site WebSocket hijacking; by default any page may).
 
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
@@ -16,8 +17,8 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use wscore::driver::blocking::{accept, Accepted};
-use wscore::handshake::HttpResponse;
+use wscore::driver::blocking::{accept_with, Accepted};
+use wscore::handshake::{AllowedOrigins, Decision, HttpResponse};
 use wscore::{Config, Error, Event};
 
 const PAGE: &str = include_str!("echo_page.html");
@@ -26,6 +27,7 @@ struct Options {
     addr: String,
     max_connections: usize,
     config: Config,
+    origins: Vec<String>,
 }
 
 fn main() -> std::io::Result<()> {
@@ -33,6 +35,16 @@ fn main() -> std::io::Result<()> {
     let listener = TcpListener::bind(&options.addr)?;
     let addr = listener.local_addr()?;
     println!("echo server on ws://{addr}/ — open http://{addr}/ in a browser");
+    let origins = match options.origins.is_empty() {
+        true => None,
+        false => match AllowedOrigins::new(options.origins.iter().map(String::as_str)) {
+            Ok(origins) => Some(Arc::new(origins)),
+            Err(e) => {
+                eprintln!("--origin: {e}");
+                std::process::exit(2);
+            }
+        },
+    };
     let live = Arc::new(AtomicUsize::new(0));
     for stream in listener.incoming() {
         let stream = match stream {
@@ -51,13 +63,14 @@ fn main() -> std::io::Result<()> {
         live.fetch_add(1, Ordering::Relaxed);
         let slot = Slot(Arc::clone(&live));
         let config = options.config.clone();
+        let origins = origins.clone();
         let spawned = thread::Builder::new().stack_size(256 << 10).spawn(move || {
             let _slot = slot;
             let peer = stream
                 .peer_addr()
                 .map(|a| a.to_string())
                 .unwrap_or_default();
-            if let Err(e) = serve(stream, &config) {
+            if let Err(e) = serve(stream, &config, origins.as_deref()) {
                 eprintln!("{peer}: {e}");
             }
         });
@@ -95,6 +108,7 @@ fn parse_options(mut args: impl Iterator<Item = String>) -> Options {
         config: Config::default()
             .max_frame_size(64 << 20)
             .max_message_size(64 << 20),
+        origins: Vec::new(),
     };
     while let Some(arg) = args.next() {
         let value = args.next();
@@ -107,10 +121,11 @@ fn parse_options(mut args: impl Iterator<Item = String>) -> Options {
                 let ms = value.parse().unwrap_or_default();
                 options.config = options.config.handshake_timeout(Duration::from_millis(ms));
             }
+            ("--origin", Some(value)) => options.origins.push(value),
             _ => {
                 eprintln!(
                     "usage: echo_server [--addr HOST:PORT] [--max-connections N] \
-                     [--handshake-timeout-ms MS]"
+                     [--handshake-timeout-ms MS] [--origin ORIGIN]..."
                 );
                 std::process::exit(2);
             }
@@ -119,9 +134,18 @@ fn parse_options(mut args: impl Iterator<Item = String>) -> Options {
     options
 }
 
-fn serve(stream: TcpStream, config: &Config) -> Result<(), Error> {
+fn serve(
+    stream: TcpStream,
+    config: &Config,
+    origins: Option<&AllowedOrigins>,
+) -> Result<(), Error> {
     stream.set_nodelay(true)?;
-    match accept(stream, config)? {
+    let policy =
+        |upgrade: &wscore::handshake::Upgrade| match origins.map(|o| o.check(upgrade.request())) {
+            Some(Err(forbidden)) => Decision::Refuse(forbidden),
+            _ => Decision::accept(),
+        };
+    match accept_with(stream, config, policy)? {
         Accepted::Http {
             request,
             mut stream,

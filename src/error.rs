@@ -43,9 +43,10 @@ pub enum Error {
     },
     /// The opening handshake outlasted `Config::handshake_timeout` (a server answers 408).
     HandshakeTimeout,
-    /// We are the client and the server answered with another status than 101: its status, headers and
-    /// the start of its body (at most `Config::max_handshake_size` bytes), e.g. a 401's
-    /// `WWW-Authenticate` or a redirect's `Location`.
+    /// The opening handshake was refused with this HTTP response. As a client: the server answered with
+    /// another status than 101: its status, headers and the start of its body (head and body within
+    /// `Config::max_handshake_size`), e.g. a 401's `WWW-Authenticate` or a redirect's `Location`. As a
+    /// server: the application's policy refused the upgrade, and this response was sent.
     Refused(Box<HttpResponse>),
     /// We are the client and the server's 101 response does not complete a WebSocket handshake.
     BadResponse {
@@ -173,7 +174,7 @@ impl fmt::Display for Error {
             Error::HandshakeTimeout => f.write_str("the opening handshake took too long"),
             Error::Refused(response) => write!(
                 f,
-                "the server refused the handshake with {} {}",
+                "the handshake was refused with {} {}",
                 response.status, response.reason
             ),
             Error::BadResponse {

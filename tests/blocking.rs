@@ -6,7 +6,7 @@ use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use wscore::driver::blocking::{accept, accept_with, client, connect, connect_with, Accepted};
-use wscore::handshake::{ClientOptions, HttpResponse, WsUrl};
+use wscore::handshake::{Acceptance, ClientOptions, Decision, HttpResponse, WsUrl};
 use wscore::{CloseCode, Config, Error, Event, Message, MessageKind};
 
 fn big_config() -> Config {
@@ -149,7 +149,7 @@ fn a_plain_get_reaches_the_application() {
                         .to_bytes(),
                 )
                 .unwrap();
-            request.path
+            (request.path, request.query)
         }
         Accepted::WebSocket(_) => panic!("not an upgrade"),
     });
@@ -162,7 +162,10 @@ fn a_plain_get_reaches_the_application() {
     stream.read_to_string(&mut response).unwrap();
     assert!(response.starts_with("HTTP/1.1 200 OK\r\n"));
     assert!(response.ends_with("\r\n\r\npage"));
-    assert_eq!(server.join().unwrap(), "/index?x=1");
+    assert_eq!(
+        server.join().unwrap(),
+        ("/index".to_owned(), Some("x=1".to_owned()))
+    );
 }
 
 #[test]
@@ -205,10 +208,10 @@ fn frames_sent_with_the_request_are_not_lost() {
 fn negotiates_a_subprotocol_over_a_caller_opened_stream() {
     let (url, server) = serve_one(|stream| {
         let accepted = accept_with(stream, &Config::default(), |upgrade| {
-            upgrade
-                .protocols()
-                .find(|p| *p == "chat.v2")
-                .map(str::to_owned)
+            match upgrade.protocols().find(|p| *p == "chat.v2") {
+                Some(chosen) => Decision::Accept(Acceptance::new().protocol(chosen)),
+                None => Decision::accept(),
+            }
         });
         let Accepted::WebSocket(mut ws) = accepted.unwrap() else {
             panic!()
@@ -223,6 +226,7 @@ fn negotiates_a_subprotocol_over_a_caller_opened_stream() {
     };
     let mut ws = client(stream, &url, &options, &Config::default()).unwrap();
     assert_eq!(ws.response().unwrap().protocol.as_deref(), Some("chat.v2"));
+    assert_eq!(ws.protocol(), Some("chat.v2"));
     ws.close(CloseCode::NORMAL, "").unwrap();
     server.join().unwrap();
 }

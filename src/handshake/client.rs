@@ -1,136 +1,33 @@
-//! The client's side of the opening handshake, RFC 6455 §4.1.
+//! The client's side of the opening handshake, RFC 6455 §4.1, as a sans-IO state machine: the request to
+//! send, then bytes in and the server's 101 (or its refusal) out, with a deadline.
+
+use std::time::Instant;
 
 use super::accept::{accept_key, generate_key};
-use super::http::{is_header_safe, is_token, parse_head, Head, Headers};
+use super::body::{framing, read_body};
+use super::head::{HeadReader, Input, Step};
+use super::http::{
+    is_handshake_header, is_header_safe, is_token, parse_head, Head, Headers, HttpResponse,
+};
+use super::url::WsUrl;
 use crate::config::Purpose;
 use crate::error::Error;
 use crate::Config;
-
-/// A parsed `ws://` or `wss://` URL (RFC 6455 §3).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WsUrl {
-    /// `wss://`: the transport must be TLS.
-    pub secure: bool,
-    /// The host, without brackets for IPv6.
-    pub host: String,
-    /// The port, 80 or 443 by default.
-    pub port: u16,
-    /// The resource name: path and query, at least `/`.
-    pub resource: String,
-}
-
-impl WsUrl {
-    /// Parses `ws://host[:port][/path][?query]` or the same with `wss://`. A fragment is not allowed
-    /// (RFC 6455 §3).
-    ///
-    /// ```
-    /// let url = wscore::handshake::WsUrl::parse("ws://[::1]:9001/chat?x=1").unwrap();
-    /// assert_eq!((url.host.as_str(), url.port, url.resource.as_str()), ("::1", 9001, "/chat?x=1"));
-    /// ```
-    pub fn parse(url: &str) -> Result<WsUrl, Error> {
-        let (secure, rest) = if let Some(rest) = strip_prefix_ignore_case(url, "ws://") {
-            (false, rest)
-        } else if let Some(rest) = strip_prefix_ignore_case(url, "wss://") {
-            (true, rest)
-        } else {
-            return Err(Error::InvalidUrl("the scheme must be ws:// or wss://"));
-        };
-        if rest.contains('#') {
-            return Err(Error::InvalidUrl("a WebSocket URL has no fragment"));
-        }
-        if !is_header_safe(rest) || rest.bytes().any(|b| b == b' ' || b == b'\t') {
-            return Err(Error::InvalidUrl("whitespace or control characters"));
-        }
-        let split = rest.find(['/', '?']).unwrap_or(rest.len());
-        let (authority, resource) = rest.split_at(split);
-        let resource = match resource {
-            "" => "/".to_owned(),
-            r if r.starts_with('?') => format!("/{r}"),
-            r => r.to_owned(),
-        };
-        if authority.contains('@') {
-            return Err(Error::InvalidUrl("user information is not supported"));
-        }
-        let (host, port) = split_host_port(authority)?;
-        let port = match port {
-            Some(port) => port
-                .parse()
-                .map_err(|_| Error::InvalidUrl("invalid port"))?,
-            None if secure => 443,
-            None => 80,
-        };
-        if host.is_empty() {
-            return Err(Error::InvalidUrl("missing host"));
-        }
-        Ok(WsUrl {
-            secure,
-            host: host.to_owned(),
-            port,
-            resource,
-        })
-    }
-
-    /// The `Host` header's value: the port only if it is not the scheme's default.
-    pub fn host_header(&self) -> String {
-        let host = if self.host.contains(':') {
-            format!("[{}]", self.host)
-        } else {
-            self.host.clone()
-        };
-        let default_port = if self.secure { 443 } else { 80 };
-        if self.port == default_port {
-            host
-        } else {
-            format!("{host}:{}", self.port)
-        }
-    }
-}
-
-fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
-    let head = s.get(..prefix.len())?;
-    head.eq_ignore_ascii_case(prefix)
-        .then(|| &s[prefix.len()..])
-}
-
-fn split_host_port(authority: &str) -> Result<(&str, Option<&str>), Error> {
-    if let Some(rest) = authority.strip_prefix('[') {
-        let (host, after) = rest
-            .split_once(']')
-            .ok_or(Error::InvalidUrl("unclosed IPv6 bracket"))?;
-        match after {
-            "" => Ok((host, None)),
-            _ => match after.strip_prefix(':') {
-                Some(port) => Ok((host, Some(port))),
-                None => Err(Error::InvalidUrl("junk after IPv6 address")),
-            },
-        }
-    } else {
-        match authority.split_once(':') {
-            Some((host, port)) => Ok((host, Some(port))),
-            None => Ok((authority, None)),
-        }
-    }
-}
 
 /// What the client asks for beyond the required headers.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClientOptions {
     /// Subprotocols to offer, most preferred first (`Sec-WebSocket-Protocol`).
     pub protocols: Vec<String>,
-    /// Extra header lines, e.g. `Origin` or `Authorization`.
+    /// Extra header lines, e.g. `Origin` or `Authorization`. Those the handshake writes itself (`Host`,
+    /// `Upgrade`, `Connection`, `Sec-WebSocket-*`) and body framing (`Content-Length`,
+    /// `Transfer-Encoding`) are refused with [`Error::Misuse`].
     pub headers: Vec<(String, String)>,
-}
-
-/// A client handshake in progress: the request to send and what the response must match.
-#[derive(Debug, Clone)]
-pub struct ClientHandshake {
-    request: Vec<u8>,
-    expected_accept: String,
-    protocols: Vec<String>,
 }
 
 /// The server's accepted answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Response {
     /// Always 101.
     pub status: u16,
@@ -140,13 +37,58 @@ pub struct Response {
     pub headers: Headers,
 }
 
+/// A client handshake: the request to send ([`ClientHandshake::request`]), then the same shape as
+/// [`super::ServerHandshake`]: [`ClientHandshake::receive`] what the transport reads,
+/// [`ClientHandshake::poll`] for the outcome, [`ClientHandshake::poll_timeout`] and
+/// [`ClientHandshake::handle_timeout`] for the deadline.
+///
+/// A server that answers with another status than 101 gives [`Error::Refused`] with its status, headers
+/// and body, so a 401's `WWW-Authenticate` or a redirect's `Location` can be read. The body is read to its
+/// end as its framing says (`Content-Length`; chunked transfer coding, decoded, trailers not read; without
+/// either, until [`ClientHandshake::receive_eof`]); head and body together are held up to
+/// `max_handshake_size` bytes as received, and the body is cut there.
+///
+/// ```
+/// use std::time::Instant;
+/// use wscore::handshake::{ClientHandshake, ClientOptions, WsUrl};
+/// use wscore::{Config, Error};
+///
+/// let url = WsUrl::parse("ws://example.com/chat")?;
+/// let mut handshake = ClientHandshake::new(&url, &ClientOptions::default(), &Config::default(), Instant::now())?;
+/// assert!(handshake.request().starts_with(b"GET /chat HTTP/1.1\r\nHost: example.com\r\n"));
+///
+/// handshake.receive(b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"chat\"\r\n\
+///     Content-Length: 12\r\n\r\nwho are you?");
+/// let Err(Error::Refused(response)) = handshake.poll() else { panic!("a refusal") };
+/// assert_eq!(response.status, 401);
+/// assert_eq!(response.headers.get_str("WWW-Authenticate"), Some("Basic realm=\"chat\""));
+/// assert_eq!(response.body, b"who are you?");
+/// # Ok::<(), wscore::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct ClientHandshake {
+    request: Vec<u8>,
+    expected: Expected,
+    reader: HeadReader<Response>,
+}
+
+/// What the response must match, and the limits to read it under.
+#[derive(Debug)]
+struct Expected {
+    accept: String,
+    protocols: Vec<String>,
+    config: Config,
+}
+
 impl ClientHandshake {
-    /// Builds the request for `url` with a fresh random key (RFC 6455 §4.1), from the generator that
-    /// `config.rng_seed` controls.
+    /// Builds the request for `url` with a fresh random key (RFC 6455 §4.1) from the generator that
+    /// `config.rng_seed` controls; the handshake, started at `now`, must be complete by `now +
+    /// config.handshake_timeout`.
     pub fn new(
         url: &WsUrl,
         options: &ClientOptions,
         config: &Config,
+        now: Instant,
     ) -> Result<ClientHandshake, Error> {
         let key = generate_key(&mut config.rng(Purpose::HandshakeKey)?);
         let mut request = format!(
@@ -170,13 +112,23 @@ impl ClientHandshake {
             if !is_token(name) || !is_header_safe(value) {
                 return Err(Error::Misuse("a header that cannot be sent"));
             }
+            // A second Host or Sec-WebSocket-Key would make the server refuse (or guess).
+            if name.eq_ignore_ascii_case("Host") || is_handshake_header(name) {
+                return Err(Error::Misuse(
+                    "a header the handshake writes itself (Host, Upgrade, Connection, Sec-WebSocket-*, ...)",
+                ));
+            }
             request.push_str(&format!("{name}: {value}\r\n"));
         }
         request.push_str("\r\n");
         Ok(ClientHandshake {
             request: request.into_bytes(),
-            expected_accept: accept_key(key.as_bytes()),
-            protocols: options.protocols.clone(),
+            expected: Expected {
+                accept: accept_key(key.as_bytes()),
+                protocols: options.protocols.clone(),
+                config: config.clone(),
+            },
+            reader: HeadReader::new(now + config.handshake_timeout, config.max_handshake_size),
         })
     }
 
@@ -185,39 +137,105 @@ impl ClientHandshake {
         &self.request
     }
 
-    /// Parses and checks the response head at the start of `buf` (RFC 6455 §4.1, the client's checks).
-    /// `Ok(None)`: more bytes are needed. Otherwise the response and the length of its head; bytes after
-    /// it are the first WebSocket frames and belong to the [`crate::Connection`].
-    pub fn read_response(
-        &self,
-        buf: &[u8],
-        config: &Config,
-    ) -> Result<Option<(Response, usize)>, Error> {
+    /// Bytes read from the transport. While the response is incomplete, at most `max_handshake_size`
+    /// plus this chunk are held. Bytes after an accepting head are kept for
+    /// [`ClientHandshake::leftover`].
+    pub fn receive(&mut self, bytes: &[u8]) {
+        let expected = &self.expected;
+        self.reader.receive(bytes, |input| expected.step(input));
+    }
+
+    /// The transport ended: a response whose body lasts until the close is complete; before a complete
+    /// head, the handshake fails with [`Error::BadResponse`].
+    pub fn receive_eof(&mut self) {
+        let expected = &self.expected;
+        self.reader.receive_eof(|input| expected.step(input));
+    }
+
+    /// `Ok(None)`: more bytes are needed. `Ok(Some(_))`: the server switched protocols (once); the bytes
+    /// after its head are [`ClientHandshake::leftover`]. `Err`: [`Error::Refused`] for another status,
+    /// [`Error::BadResponse`] for a 101 that does not complete the handshake (RFC 6455 §4.1), or
+    /// [`Error::HandshakeTimeout`]; once, later calls are [`Error::Misuse`].
+    pub fn poll(&mut self) -> Result<Option<Response>, Error> {
+        self.reader.poll()
+    }
+
+    /// The bytes received past the 101's head: the first WebSocket frames, for the
+    /// [`crate::Connection`]. Empty before the response is complete.
+    pub fn leftover(&self) -> &[u8] {
+        self.reader.leftover()
+    }
+
+    /// When [`ClientHandshake::handle_timeout`] must be called next: the deadline, while the response
+    /// is incomplete.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.reader.poll_timeout()
+    }
+
+    /// The time is `now`: at or past the deadline with the response incomplete (its body included), the
+    /// handshake fails with [`Error::HandshakeTimeout`], returned here and by [`ClientHandshake::poll`].
+    pub fn handle_timeout(&mut self, now: Instant) -> Result<(), Error> {
+        self.reader.handle_timeout(now)
+    }
+}
+
+/// The parts of a response head the checks need.
+struct Head101 {
+    version: u8,
+    status: u16,
+    reason: String,
+    headers: Headers,
+}
+
+impl Expected {
+    fn step(&self, input: Input<'_>) -> Step<Response> {
+        let config = &self.config;
         let head = parse_head(
-            buf,
+            input.buf,
             config,
             |window, headers| {
                 let mut response = httparse::Response::new(headers);
                 let status = response.parse(window)?;
                 Ok(match status {
                     httparse::Status::Partial => None,
-                    httparse::Status::Complete(len) => Some({
-                        let code = response.code.unwrap_or(0);
-                        ((code, Headers::from_httparse(response.headers)), len)
-                    }),
+                    httparse::Status::Complete(len) => Some((
+                        Head101 {
+                            version: response.version.unwrap_or(0),
+                            status: response.code.unwrap_or(0),
+                            reason: response.reason.unwrap_or_default().to_owned(),
+                            headers: Headers::from_httparse(response.headers),
+                        },
+                        len,
+                    )),
                 })
             },
             || bad(None, "response head over the size or header-count limit"),
             |_| bad(None, "malformed HTTP response"),
         )?;
-        let ((status, headers), len) = match head {
-            Head::Complete(response, len) => (response, len),
+        let (head, len) = match head {
+            Head::Complete(head, len) => (head, len),
+            Head::Partial if input.eof => {
+                return Err(bad(None, "the stream ended inside the response head"))
+            }
             Head::Partial => return Ok(None),
         };
-        if status != 101 {
-            return Err(bad(Some(status), "the server did not switch protocols"));
+        if head.status != 101 {
+            let cap = config.max_handshake_size.saturating_sub(len);
+            return refused(head, &input.buf[len..], cap, input.eof);
         }
-        let status = Some(status);
+        Ok(Some((self.check(head)?, len)))
+    }
+
+    /// RFC 6455 §4.1, the client's checks on a 101.
+    fn check(&self, head: Head101) -> Result<Response, Error> {
+        let Head101 {
+            version, headers, ..
+        } = head;
+        let status = Some(101);
+        // A 101 only means something in HTTP/1.1 (RFC 9110 §15.2.2, RFC 6455 §4.1 "HTTP/1.1 101").
+        if version != 1 {
+            return Err(bad(status, "the 101 must be an HTTP/1.1 response"));
+        }
         if !headers.has_token("Upgrade", "websocket") {
             return Err(bad(status, "the Upgrade header must name websocket"));
         }
@@ -225,7 +243,7 @@ impl ClientHandshake {
             return Err(bad(status, "the Connection header must contain upgrade"));
         }
         if headers.get("Sec-WebSocket-Accept").map(<[u8]>::trim_ascii)
-            != Some(self.expected_accept.as_bytes())
+            != Some(self.accept.as_bytes())
         {
             return Err(bad(status, "Sec-WebSocket-Accept does not match the key"));
         }
@@ -252,15 +270,23 @@ impl ClientHandshake {
                 }
             }
         };
-        Ok(Some((
-            Response {
-                status: 101,
-                protocol,
-                headers,
-            },
-            len,
-        )))
+        Ok(Response {
+            status: 101,
+            protocol,
+            headers,
+        })
     }
+}
+
+/// A refusal, once its body is complete (or cut at `cap`).
+fn refused(head: Head101, raw_body: &[u8], cap: usize, eof: bool) -> Step<Response> {
+    let Some(body) = read_body(framing(head.status, &head.headers), raw_body, cap, eof) else {
+        return Ok(None);
+    };
+    let mut response = HttpResponse::new(head.status).body(body);
+    response.reason = head.reason;
+    response.headers = head.headers;
+    Err(Error::Refused(Box::new(response)))
 }
 
 fn bad(status: Option<u16>, reason: &'static str) -> Error {
@@ -270,7 +296,10 @@ fn bad(status: Option<u16>, reason: &'static str) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::handshake::server::{read_request, Incoming};
+    use crate::handshake::{read_request, Incoming};
+    use std::time::Duration;
+
+    const FRAME: &[u8] = &[0x81, 0x02, b'h', b'i'];
 
     fn seeded() -> Config {
         Config::default().rng_seed(Some(7))
@@ -282,7 +311,19 @@ mod tests {
             protocols: protocols.iter().map(|p| p.to_string()).collect(),
             ..Default::default()
         };
-        ClientHandshake::new(&url, &options, &seeded()).unwrap()
+        ClientHandshake::new(&url, &options, &seeded(), Instant::now()).unwrap()
+    }
+
+    fn with_headers(headers: &[(&str, &str)]) -> Result<ClientHandshake, Error> {
+        let url = WsUrl::parse("ws://x/").unwrap();
+        let options = ClientOptions {
+            headers: headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+            ..Default::default()
+        };
+        ClientHandshake::new(&url, &options, &Config::default(), Instant::now())
     }
 
     /// The response our own server would give to this handshake's request.
@@ -295,63 +336,48 @@ mod tests {
         String::from_utf8(upgrade.accept(protocol).unwrap()).unwrap()
     }
 
-    fn read_three_ways(client: &ClientHandshake, response: &str) -> Result<Response, Error> {
-        let config = Config::default();
-        let bytes = response.as_bytes();
-        for end in 0..bytes.len() {
-            assert!(
-                client.read_response(&bytes[..end], &config)?.is_none(),
-                "prefix of {end} complete"
-            );
-        }
-        let (whole, used) = client.read_response(bytes, &config)?.expect("complete");
-        assert_eq!(used, bytes.len());
-        let mut trailing = bytes.to_vec();
-        trailing.extend_from_slice(&[0x81, 0x02, b'h', b'i']);
-        let (again, used) = client.read_response(&trailing, &config)?.expect("complete");
-        assert_eq!((used, &again), (bytes.len(), &whole));
-        Ok(whole)
-    }
-
-    #[test]
-    fn parses_urls() {
-        let url = WsUrl::parse("ws://example.com").unwrap();
-        assert_eq!(
-            url,
-            WsUrl {
-                secure: false,
-                host: "example.com".into(),
-                port: 80,
-                resource: "/".into()
+    /// One run of a fresh copy of `client` (same key) over `chunks`, with the end of the stream after
+    /// them if `eof`.
+    fn run(protocols: &[&str], chunks: &[&[u8]], eof: bool) -> (Result<Response, Error>, Vec<u8>) {
+        let mut client = handshake(protocols);
+        let mut outcome = None;
+        for chunk in chunks {
+            client.receive(chunk);
+            if outcome.is_none() {
+                outcome = client.poll().transpose();
             }
-        );
-        let url = WsUrl::parse("WSS://example.com?x").unwrap();
-        assert_eq!(
-            (url.secure, url.port, url.resource.as_str()),
-            (true, 443, "/?x")
-        );
-        assert_eq!(
-            WsUrl::parse("ws://h:8080/a").unwrap().host_header(),
-            "h:8080"
-        );
-        assert_eq!(WsUrl::parse("ws://[::1]/").unwrap().host_header(), "[::1]");
+        }
+        if eof {
+            client.receive_eof();
+        }
+        let outcome = match outcome {
+            Some(outcome) => outcome,
+            None => client.poll().transpose().expect("an outcome"),
+        };
+        (outcome, client.leftover().to_vec())
     }
 
-    #[test]
-    fn refuses_bad_urls() {
-        for url in [
-            "http://x/",
-            "ws://",
-            "ws://x:99999/",
-            "ws://x/#frag",
-            "ws://x/a b",
-            "ws://u@x/",
-            "ws://[::1/",
-        ] {
-            assert!(
-                matches!(WsUrl::parse(url), Err(Error::InvalidUrl(_))),
-                "{url}"
-            );
+    /// Reads `response` whole, one byte at a time, and followed by a frame (which must be left over
+    /// after a 101); all three must agree. `eof`: the stream ends after the response.
+    fn read_three_ways(protocols: &[&str], response: &[u8], eof: bool) -> Result<Response, String> {
+        let show = |(outcome, leftover): (Result<Response, Error>, Vec<u8>)| {
+            (outcome.map_err(|e| format!("{e:?}")), leftover)
+        };
+        let whole = show(run(protocols, &[response], eof));
+        let bytes: Vec<&[u8]> = response.chunks(1).collect();
+        assert_eq!(show(run(protocols, &bytes, eof)), whole, "byte at a time");
+        let (trailing, leftover) = show(run(protocols, &[response, FRAME], eof));
+        assert_eq!(trailing, whole.0, "with a frame after it");
+        if trailing.is_ok() {
+            assert_eq!(leftover, [&whole.1[..], FRAME].concat());
+        }
+        whole.0
+    }
+
+    fn refusal(response: &str, eof: bool) -> HttpResponse {
+        match run(&[], &[response.as_bytes()], eof).0 {
+            Err(Error::Refused(response)) => *response,
+            other => panic!("{other:?}"),
         }
     }
 
@@ -361,100 +387,201 @@ mod tests {
         assert!(request.starts_with("GET /chat HTTP/1.1\r\nHost: localhost:9001\r\n"));
         assert!(request.contains("\r\nSec-WebSocket-Version: 13\r\n"));
         assert!(request.contains("\r\nSec-WebSocket-Protocol: chat\r\n"));
-        let url = WsUrl::parse("ws://x/").unwrap();
-        let a = ClientHandshake::new(&url, &ClientOptions::default(), &Config::default()).unwrap();
-        let b = ClientHandshake::new(&url, &ClientOptions::default(), &Config::default()).unwrap();
+        let a = with_headers(&[]).unwrap();
+        let b = with_headers(&[]).unwrap();
         assert_ne!(a.request(), b.request(), "each handshake has its own key");
     }
 
     #[test]
     fn accepts_our_servers_answer() {
-        let client = handshake(&["chat", "superchat"]);
-        let response =
-            read_three_ways(&client, &server_answer(&client, Some("superchat"))).unwrap();
+        let answer = server_answer(&handshake(&["chat", "superchat"]), Some("superchat"));
+        let response = read_three_ways(&["chat", "superchat"], answer.as_bytes(), false).unwrap();
         assert_eq!(response.protocol.as_deref(), Some("superchat"));
     }
 
     #[test]
     fn refuses_a_wrong_accept_key() {
-        let client = handshake(&[]);
         let answer =
-            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-                      Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
-        assert!(matches!(
-            read_three_ways(&client, answer),
-            Err(Error::BadResponse {
-                status: Some(101),
-                ..
-            })
-        ));
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                       Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
+        let error = read_three_ways(&[], answer, false).unwrap_err();
+        assert!(
+            error.contains("BadResponse") && error.contains("101"),
+            "{error}"
+        );
     }
 
     #[test]
-    fn refuses_a_status_other_than_101() {
-        let client = handshake(&[]);
-        let answer = "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n";
-        assert!(matches!(
-            read_three_ways(&client, answer),
-            Err(Error::BadResponse {
-                status: Some(403),
-                ..
-            })
-        ));
+    fn refuses_a_101_that_is_not_http_1_1() {
+        let answer = server_answer(&handshake(&[]), None).replacen("HTTP/1.1", "HTTP/1.0", 1);
+        let error = read_three_ways(&[], answer.as_bytes(), false).unwrap_err();
+        assert!(error.contains("HTTP/1.1"), "{error}");
     }
 
     #[test]
     fn refuses_missing_upgrade_or_connection() {
-        let client = handshake(&[]);
-        let good = server_answer(&client, None);
+        let good = server_answer(&handshake(&[]), None);
         for broken in [
             good.replace("Upgrade: websocket\r\n", ""),
             good.replace("Connection: Upgrade", "Connection: close"),
         ] {
-            assert!(
-                matches!(
-                    read_three_ways(&client, &broken),
-                    Err(Error::BadResponse { .. })
-                ),
-                "{broken}"
-            );
+            let error = read_three_ways(&[], broken.as_bytes(), false).unwrap_err();
+            assert!(error.contains("BadResponse"), "{broken}: {error}");
         }
     }
 
     #[test]
     fn refuses_a_subprotocol_not_offered() {
-        let client = handshake(&["chat"]);
-        let answer =
-            server_answer(&client, Some("chat")).replace("Protocol: chat", "Protocol: mqtt");
-        assert!(read_three_ways(&client, &answer).is_err());
-        let none_offered = handshake(&[]);
-        let answer = server_answer(&none_offered, None)
+        let answer = server_answer(&handshake(&["chat"]), Some("chat"))
+            .replace("Protocol: chat", "Protocol: mqtt");
+        assert!(read_three_ways(&["chat"], answer.as_bytes(), false).is_err());
+        let answer = server_answer(&handshake(&[]), None)
             .replace("\r\n\r\n", "\r\nSec-WebSocket-Protocol: chat\r\n\r\n");
-        assert!(read_three_ways(&none_offered, &answer).is_err());
+        assert!(read_three_ways(&[], answer.as_bytes(), false).is_err());
     }
 
     #[test]
     fn refuses_an_extension_not_offered() {
-        let client = handshake(&[]);
-        let answer = server_answer(&client, None).replace(
+        let answer = server_answer(&handshake(&[]), None).replace(
             "\r\n\r\n",
             "\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n",
         );
-        assert!(read_three_ways(&client, &answer).is_err());
+        assert!(read_three_ways(&[], answer.as_bytes(), false).is_err());
+    }
+
+    #[test]
+    fn a_refusal_carries_status_headers_and_body() {
+        let answer =
+            "HTTP/1.1 302 Found\r\nLocation: ws://elsewhere/\r\nContent-Length: 5\r\n\r\nmoved";
+        let error = read_three_ways(&[], answer.as_bytes(), false).unwrap_err();
+        assert!(error.contains("Refused"), "{error}");
+        let response = refusal(answer, false);
+        assert_eq!((response.status, response.reason.as_str()), (302, "Found"));
+        assert_eq!(
+            response.headers.get_str("Location"),
+            Some("ws://elsewhere/")
+        );
+        assert_eq!(response.body, b"moved");
+    }
+
+    #[test]
+    fn a_refusal_waits_for_its_content_length() {
+        let mut client = handshake(&[]);
+        client.receive(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 4\r\n\r\nno");
+        assert!(client.poll().unwrap().is_none());
+        client.receive(b"pe");
+        assert!(matches!(client.poll(), Err(Error::Refused(r)) if r.body == b"nope"));
+    }
+
+    #[test]
+    fn a_refusal_without_a_length_lasts_until_the_close() {
+        let answer = "HTTP/1.1 503 Service Unavailable\r\n\r\ntry later";
+        let mut client = handshake(&[]);
+        client.receive(answer.as_bytes());
+        assert!(client.poll().unwrap().is_none());
+        assert_eq!(refusal(answer, true).body, b"try later");
+    }
+
+    #[test]
+    fn a_chunked_refusal_is_decoded() {
+        let answer =
+            "HTTP/1.1 401 Unauthorized\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nwho\r\n0\r\n\r\n";
+        let response = refusal(answer, false);
+        assert_eq!(response.body, b"who");
+        assert_eq!(
+            response.headers.get_str("Transfer-Encoding"),
+            Some("chunked")
+        );
+    }
+
+    #[test]
+    fn a_refusals_body_is_cut_at_the_handshake_limit() {
+        let config = seeded().max_handshake_size(256);
+        let url = WsUrl::parse("ws://x/").unwrap();
+        let mut client =
+            ClientHandshake::new(&url, &ClientOptions::default(), &config, Instant::now()).unwrap();
+        let head = b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 100000\r\n\r\n";
+        client.receive(head);
+        for _ in 0..100 {
+            client.receive(&[b'x'; 1000]);
+            assert!(client.reader.held() <= 256 + 1000);
+        }
+        let Err(Error::Refused(response)) = client.poll() else {
+            panic!()
+        };
+        assert_eq!(response.body.len(), 256 - head.len());
+    }
+
+    #[test]
+    fn refuses_a_stream_that_ends_inside_the_head() {
+        let mut client = handshake(&[]);
+        client.receive(b"HTTP/1.1 101 Switching");
+        client.receive_eof();
+        assert!(matches!(
+            client.poll(),
+            Err(Error::BadResponse { status: None, .. })
+        ));
+    }
+
+    #[test]
+    fn times_out_a_silent_server() {
+        let start = Instant::now();
+        let url = WsUrl::parse("ws://x/").unwrap();
+        let config = seeded().handshake_timeout(Duration::from_secs(2));
+        let mut client =
+            ClientHandshake::new(&url, &ClientOptions::default(), &config, start).unwrap();
+        let deadline = start + Duration::from_secs(2);
+        assert_eq!(client.poll_timeout(), Some(deadline));
+        assert!(client
+            .handle_timeout(start + Duration::from_secs(1))
+            .is_ok());
+        assert!(matches!(
+            client.handle_timeout(deadline),
+            Err(Error::HandshakeTimeout)
+        ));
+        assert!(matches!(client.poll(), Err(Error::HandshakeTimeout)));
+        assert_eq!(client.poll_timeout(), None);
     }
 
     #[test]
     fn refuses_header_injection() {
+        assert!(matches!(
+            with_headers(&[("Origin", "a\r\nEvil: 1")]),
+            Err(Error::Misuse(_))
+        ));
+        assert!(matches!(
+            with_headers(&[("Bad Name", "1")]),
+            Err(Error::Misuse(_))
+        ));
         let url = WsUrl::parse("ws://x/").unwrap();
-        let options = ClientOptions {
-            headers: vec![("Origin".into(), "a\r\nEvil: 1".into())],
-            ..Default::default()
-        };
-        assert!(ClientHandshake::new(&url, &options, &Config::default()).is_err());
         let options = ClientOptions {
             protocols: vec!["a, b".into()],
             ..Default::default()
         };
-        assert!(ClientHandshake::new(&url, &options, &Config::default()).is_err());
+        assert!(ClientHandshake::new(&url, &options, &Config::default(), Instant::now()).is_err());
+    }
+
+    #[test]
+    fn refuses_extra_headers_the_handshake_writes_itself() {
+        for name in [
+            "Host",
+            "upgrade",
+            "Connection",
+            "Sec-WebSocket-Key",
+            "sec-websocket-version",
+            "Sec-WebSocket-Protocol",
+            "Sec-WebSocket-Extensions",
+            "Content-Length",
+        ] {
+            assert!(
+                matches!(with_headers(&[(name, "x")]), Err(Error::Misuse(_))),
+                "{name}"
+            );
+        }
+        assert!(with_headers(&[
+            ("Origin", "https://example.com"),
+            ("Authorization", "Bearer t")
+        ])
+        .is_ok());
     }
 }

@@ -107,6 +107,23 @@ pub(crate) fn is_token(value: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
+/// Whether a header is one the handshake writes itself (`Upgrade`, `Connection`, `Sec-WebSocket-*`) or
+/// one that would give the head a body (`Content-Length`, `Transfer-Encoding`): an application's extra
+/// header of that name would contradict the handshake, and the peer would have to guess which counts.
+pub(crate) fn is_handshake_header(name: &str) -> bool {
+    [
+        "Upgrade",
+        "Connection",
+        "Content-Length",
+        "Transfer-Encoding",
+    ]
+    .iter()
+    .any(|reserved| name.eq_ignore_ascii_case(reserved))
+        || name
+            .get(..14)
+            .is_some_and(|prefix| prefix.eq_ignore_ascii_case("Sec-WebSocket-"))
+}
+
 /// An HTTP/1.1 response: one a server sends instead of switching protocols (a refusal, or a page for a
 /// plain request), or the one a client received instead of a 101 ([`Error::Refused`]). This is the one
 /// place HTTP responses are rendered.

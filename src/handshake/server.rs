@@ -1,325 +1,275 @@
-//! The server's side of the opening handshake, RFC 6455 §4.2.
+//! The server's side of the opening handshake as a sans-IO state machine, RFC 6455 §4.2: bytes in, the
+//! request out, a deadline the driver sleeps until. Time is passed in, never read.
 
-use super::accept::{accept_key, is_valid_key};
-use super::http::{is_header_safe, parse_head, Head, Headers};
+use std::time::Instant;
+
+use super::head::{HeadReader, Input, Step};
+use super::request::{read_request, Incoming};
 use crate::error::Error;
 use crate::Config;
 
-/// A parsed HTTP request head.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Request {
-    /// The method, e.g. `GET`.
-    pub method: String,
-    /// The request target: path and query, e.g. `/chat?room=1`.
-    pub path: String,
-    /// The header lines.
-    pub headers: Headers,
+/// Reads one request with a deadline. The driver feeds it what it reads ([`ServerHandshake::receive`],
+/// [`ServerHandshake::receive_eof`]), sleeps at most until [`ServerHandshake::poll_timeout`] and then
+/// calls [`ServerHandshake::handle_timeout`], and asks [`ServerHandshake::poll`] for the outcome.
+///
+/// A refusal is an error whose [`Error::http_response`] is the answer to write before closing: 400,
+/// 426 or 431 for the request, 408 for [`Error::HandshakeTimeout`].
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use wscore::handshake::{Decision, Incoming, ServerHandshake};
+/// use wscore::Config;
+///
+/// let start = Instant::now();
+/// let mut handshake = ServerHandshake::new(&Config::default(), start);
+/// handshake.receive(b"GET /chat HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\n");
+/// assert!(handshake.poll()?.is_none(), "the head is not complete yet");
+/// assert_eq!(handshake.poll_timeout(), Some(start + Duration::from_secs(10)));
+/// handshake.receive(b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+///     Sec-WebSocket-Version: 13\r\n\r\n\x81\x80");
+/// let Some(Incoming::Upgrade(upgrade)) = handshake.poll()? else { panic!("an upgrade") };
+/// let response = upgrade.respond(&Decision::accept())?;
+/// assert!(response.starts_with(b"HTTP/1.1 101 "));
+/// assert_eq!(handshake.leftover(), b"\x81\x80", "the first frame's bytes, for the Connection");
+///
+/// // A peer that says nothing is answered with 408 at the deadline.
+/// let mut silent = ServerHandshake::new(&Config::default(), start);
+/// let error = silent.handle_timeout(start + Duration::from_secs(10)).unwrap_err();
+/// assert!(error.http_response().unwrap().to_bytes().starts_with(b"HTTP/1.1 408 "));
+/// # Ok::<(), wscore::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct ServerHandshake {
+    config: Config,
+    reader: HeadReader<Incoming>,
 }
 
-/// What a complete request turned out to be.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Incoming {
-    /// A valid WebSocket upgrade, to accept with [`Upgrade::accept`].
-    Upgrade(Upgrade),
-    /// An ordinary HTTP request (no `Upgrade` or `Sec-WebSocket-Key` header), for the application to
-    /// answer, for example with a page ([`super::HttpResponse`]).
-    Http(Request),
-}
-
-/// A checked upgrade request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Upgrade {
-    request: Request,
-    key: String,
-}
-
-impl Upgrade {
-    /// The request.
-    pub fn request(&self) -> &Request {
-        &self.request
-    }
-
-    /// The subprotocols the client offered, in its order of preference (RFC 6455 §4.1 item 10).
-    pub fn protocols(&self) -> impl Iterator<Item = &str> {
-        self.request.headers.tokens("Sec-WebSocket-Protocol")
-    }
-
-    /// The 101 response accepting the upgrade, with the subprotocol the application chose from those
-    /// offered, or none (RFC 6455 §4.2.2 step 5). Choosing one the client did not offer is an error.
-    pub fn accept(&self, protocol: Option<&str>) -> Result<Vec<u8>, Error> {
-        let mut response = format!(
-            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Accept: {}\r\n",
-            accept_key(self.key.as_bytes())
-        );
-        if let Some(protocol) = protocol {
-            if !self.protocols().any(|offered| offered == protocol) || !is_header_safe(protocol) {
-                return Err(Error::Misuse("a subprotocol the client did not offer"));
-            }
-            response.push_str(&format!("Sec-WebSocket-Protocol: {protocol}\r\n"));
+impl ServerHandshake {
+    /// A handshake on a transport accepted at `now`: it must be complete by `now +
+    /// config.handshake_timeout`.
+    pub fn new(config: &Config, now: Instant) -> ServerHandshake {
+        ServerHandshake {
+            config: config.clone(),
+            reader: HeadReader::new(now + config.handshake_timeout, config.max_handshake_size),
         }
-        // No Sec-WebSocket-Extensions: no extension is negotiated, so the client must use none.
-        response.push_str("\r\n");
-        Ok(response.into_bytes())
+    }
+
+    /// Bytes read from the transport. While the head is incomplete, at most `max_handshake_size` plus
+    /// this chunk are held; past the limit the request is refused with 431. Bytes received after the head
+    /// are kept for [`ServerHandshake::leftover`]; after a refusal they are ignored.
+    pub fn receive(&mut self, bytes: &[u8]) {
+        let config = &self.config;
+        self.reader.receive(bytes, |input| step(input, config));
+    }
+
+    /// The transport ended. Before a complete head, the handshake fails with a 400
+    /// ([`Error::BadRequest`]); the answer may no longer reach the peer, but the error says what happened.
+    pub fn receive_eof(&mut self) {
+        let config = &self.config;
+        self.reader.receive_eof(|input| step(input, config));
+    }
+
+    /// `Ok(None)`: more bytes are needed. `Ok(Some(_))`: the request, once; its head's bytes are consumed
+    /// and the rest is [`ServerHandshake::leftover`]. `Err`: the refusal to answer (once; later calls are
+    /// [`Error::Misuse`], as are calls after the request was handed out).
+    pub fn poll(&mut self) -> Result<Option<Incoming>, Error> {
+        self.reader.poll()
+    }
+
+    /// The bytes received past the request's head: the first WebSocket frames of an upgrade (give them to
+    /// the [`crate::Connection`]), or the body or next request of a plain HTTP request. Empty before the
+    /// request is complete.
+    pub fn leftover(&self) -> &[u8] {
+        self.reader.leftover()
+    }
+
+    /// When [`ServerHandshake::handle_timeout`] must be called next: the deadline, while the request is
+    /// incomplete.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.reader.poll_timeout()
+    }
+
+    /// The time is `now`: at or past the deadline with the request incomplete, the handshake fails with
+    /// [`Error::HandshakeTimeout`] (its [`Error::http_response`] is the 408 to answer), returned here and
+    /// by [`ServerHandshake::poll`].
+    pub fn handle_timeout(&mut self, now: Instant) -> Result<(), Error> {
+        self.reader.handle_timeout(now)
     }
 }
 
-/// Parses the request head at the start of `buf`. `Ok(None)`: more bytes are needed. Otherwise the
-/// request and the length of its head: bytes after it are the start of the WebSocket stream and belong to
-/// the [`crate::Connection`].
-///
-/// A refused request is an [`Error::BadRequest`] whose [`Error::http_response`] is the answer to send:
-/// 400 for a malformed or invalid upgrade, 426 with `Sec-WebSocket-Version: 13` for another version, 431
-/// for a head over the size or header-count limit.
-///
-/// ```
-/// use wscore::handshake::{read_request, Incoming};
-/// let request = b"GET /chat HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\n\
-///     Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
-/// let Some((Incoming::Upgrade(upgrade), used)) = read_request(request, &Default::default()).unwrap() else {
-///     panic!("not an upgrade")
-/// };
-/// assert_eq!(used, request.len());
-/// let response = upgrade.accept(None).unwrap();
-/// assert!(String::from_utf8(response).unwrap().contains("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="));
-/// ```
-pub fn read_request(buf: &[u8], config: &Config) -> Result<Option<(Incoming, usize)>, Error> {
-    let head = parse_head(
-        buf,
-        config,
-        |window, headers| {
-            let mut request = httparse::Request::new(headers);
-            let status = request.parse(window)?;
-            Ok(match status {
-                httparse::Status::Partial => None,
-                httparse::Status::Complete(len) => Some({
-                    let parsed = Request {
-                        method: request.method.unwrap_or_default().to_owned(),
-                        path: request.path.unwrap_or_default().to_owned(),
-                        headers: Headers::from_httparse(request.headers),
-                    };
-                    ((parsed, request.version.unwrap_or(0)), len)
-                }),
-            })
-        },
-        || bad(431, "Request Header Fields Too Large"),
-        |_| bad(400, "malformed HTTP request"),
-    )?;
-    let ((request, version), len) = match head {
-        Head::Complete(request, len) => (request, len),
-        Head::Partial => return Ok(None),
-    };
-    let headers = &request.headers;
-    // Not an upgrade attempt at all: the application serves it.
-    if !headers.has_token("Upgrade", "websocket") && headers.get("Sec-WebSocket-Key").is_none() {
-        return Ok(Some((Incoming::Http(request), len)));
+fn step(input: Input<'_>, config: &Config) -> Step<Incoming> {
+    // A head ends with an empty line, so it can only have become complete (or newly malformed past its
+    // first line) if a line ended in the fresh bytes: a peer trickling a byte at a time does not make us
+    // parse the whole buffer each time. The first bytes are parsed at once, so that what is not HTTP at
+    // all (a TLS hello on a plain port) is refused without waiting.
+    let worth_parsing = input.eof
+        || input.fresh == 0
+        || input.buf[input.fresh..].contains(&b'\n')
+        || input.buf.len() >= config.max_handshake_size;
+    if !worth_parsing {
+        return Ok(None);
     }
-    // RFC 6455 §4.2.1: the checks on the client's handshake, in the order of that section.
-    if request.method != "GET" {
-        return Err(bad(400, "the upgrade method must be GET"));
+    match read_request(input.buf, config)? {
+        Some(parsed) => Ok(Some(parsed)),
+        None if input.eof => Err(Error::BadRequest {
+            status: 400,
+            reason: "the stream ended inside the request head",
+        }),
+        None => Ok(None),
     }
-    if version != 1 {
-        return Err(bad(400, "the upgrade must be HTTP/1.1"));
-    }
-    if headers.get("Host").is_none() {
-        return Err(bad(400, "missing Host header"));
-    }
-    if !headers.has_token("Upgrade", "websocket") {
-        return Err(bad(400, "the Upgrade header must name websocket"));
-    }
-    if !headers.has_token("Connection", "upgrade") {
-        return Err(bad(400, "the Connection header must contain upgrade"));
-    }
-    // §4.2.2 item 4 and §4.4: an unsupported version is answered with 426 and the versions we speak.
-    if headers.get("Sec-WebSocket-Version").map(<[u8]>::trim_ascii) != Some(b"13") {
-        return Err(bad(
-            426,
-            "unsupported WebSocket version; this server speaks 13",
-        ));
-    }
-    let key = match headers.get_str("Sec-WebSocket-Key").map(str::trim) {
-        Some(key) if is_valid_key(key.as_bytes()) => key.to_owned(),
-        _ => return Err(bad(400, "Sec-WebSocket-Key must be base64 of 16 bytes")),
-    };
-    Ok(Some((Incoming::Upgrade(Upgrade { request, key }), len)))
-}
-
-fn bad(status: u16, reason: &'static str) -> Error {
-    Error::BadRequest { status, reason }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::handshake::HttpResponse;
+    use std::time::Duration;
 
-    const RFC_REQUEST: &str = "GET /chat HTTP/1.1\r\nHost: server.example.com\r\nUpgrade: websocket\r\n\
-        Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nOrigin: http://example.com\r\n\
-        Sec-WebSocket-Protocol: chat, superchat\r\nSec-WebSocket-Version: 13\r\n\r\n";
+    const REQUEST: &[u8] = b"GET /chat?room=1 HTTP/1.1\r\nHost: server.example.com\r\n\
+        Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+        Sec-WebSocket-Version: 13\r\n\r\n";
+    const FRAME: &[u8] = &[0x81, 0x85, 1, 2, 3, 4, 5, 6, 7, 8, 9];
 
-    /// Reads a request whole, one byte at a time (every prefix needs more), and with trailing bytes
-    /// (which must not be consumed).
-    fn read_three_ways(request: &str) -> Result<Incoming, Error> {
+    /// Feeds `input` whole, one byte at a time (polling after each: nothing before the head ends), and
+    /// with trailing bytes; all three must agree, and the trailing bytes must be the leftover.
+    fn read_three_ways(input: &[u8]) -> Result<(Incoming, Vec<u8>), Error> {
+        let now = Instant::now();
         let config = Config::default();
-        let bytes = request.as_bytes();
-        for end in 0..bytes.len() {
-            if read_request(&bytes[..end], &config)?.is_some() {
-                panic!("a prefix of {end} bytes parsed as a complete request");
-            }
-        }
-        let (whole, used) = read_request(bytes, &config)?.expect("complete");
-        assert_eq!(used, bytes.len());
-        let mut trailing = bytes.to_vec();
-        trailing.extend_from_slice(&[0x81, 0x85, 1, 2, 3, 4]);
-        let (again, used) = read_request(&trailing, &config)?.expect("complete");
-        assert_eq!(
-            (used, &again),
-            (bytes.len(), &whole),
-            "trailing frame bytes are left for the connection"
-        );
-        Ok(whole)
-    }
+        let mut whole = ServerHandshake::new(&config, now);
+        whole.receive(input);
+        let result = whole.poll()?.expect("complete");
+        let leftover = whole.leftover().to_vec();
 
-    fn status_of(request: &str) -> u16 {
-        read_three_ways(request).unwrap_err().http_status().unwrap()
-    }
-
-    fn with(header: &str, value: Option<&str>) -> String {
-        let mut out = String::new();
-        for line in RFC_REQUEST.split_inclusive("\r\n") {
-            if line
-                .to_ascii_lowercase()
-                .starts_with(&format!("{}:", header.to_ascii_lowercase()))
-            {
-                if let Some(value) = value {
-                    out.push_str(&format!("{header}: {value}\r\n"));
+        let mut bytewise = ServerHandshake::new(&config, now);
+        let mut bytewise_result = None;
+        for (i, byte) in input.iter().enumerate() {
+            bytewise.receive(std::slice::from_ref(byte));
+            if bytewise_result.is_none() {
+                bytewise_result = bytewise.poll()?;
+                if bytewise_result.is_none() {
+                    assert!(
+                        bytewise.leftover().is_empty(),
+                        "no leftover before the head ends ({i})"
+                    );
                 }
-            } else {
-                out.push_str(line);
             }
         }
-        out
+        assert_eq!(bytewise_result.as_ref(), Some(&result));
+        assert_eq!(bytewise.leftover(), leftover);
+
+        let mut trailing = ServerHandshake::new(&config, now);
+        trailing.receive(&[input, FRAME].concat());
+        assert_eq!(trailing.poll()?.as_ref(), Some(&result));
+        assert_eq!(trailing.leftover(), [&leftover[..], FRAME].concat());
+        Ok((result, leftover))
     }
 
     #[test]
-    fn accepts_the_rfc_request_with_the_rfc_accept_key() {
-        let Incoming::Upgrade(upgrade) = read_three_ways(RFC_REQUEST).unwrap() else {
-            panic!()
+    fn hands_out_an_upgrade_once_its_head_is_complete() {
+        let (incoming, leftover) = read_three_ways(REQUEST).unwrap();
+        let Incoming::Upgrade(upgrade) = incoming else {
+            panic!("{incoming:?}")
         };
-        assert_eq!(upgrade.request().path, "/chat");
-        assert_eq!(
-            upgrade.protocols().collect::<Vec<_>>(),
-            ["chat", "superchat"]
-        );
-        let response = String::from_utf8(upgrade.accept(Some("chat")).unwrap()).unwrap();
-        assert_eq!(
-            response,
-            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nSec-WebSocket-Protocol: chat\r\n\r\n"
-        );
+        assert_eq!(upgrade.request().query.as_deref(), Some("room=1"));
+        assert!(leftover.is_empty());
     }
 
     #[test]
-    fn refuses_a_subprotocol_the_client_did_not_offer() {
-        let Incoming::Upgrade(upgrade) = read_three_ways(RFC_REQUEST).unwrap() else {
-            panic!()
-        };
-        assert!(matches!(
-            upgrade.accept(Some("mqtt")),
-            Err(Error::Misuse(_))
-        ));
-        assert!(upgrade.accept(None).is_ok());
+    fn keeps_the_first_frames_after_the_head() {
+        let (_, leftover) = read_three_ways(&[REQUEST, FRAME].concat()).unwrap();
+        assert_eq!(leftover, FRAME);
     }
 
     #[test]
-    fn hands_a_plain_get_to_the_application() {
-        let Incoming::Http(request) = read_three_ways("GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap()
-        else {
-            panic!()
-        };
-        assert_eq!(
-            (request.method.as_str(), request.path.as_str()),
-            ("GET", "/")
-        );
+    fn keeps_a_plain_requests_body_and_the_next_request() {
+        let input =
+            b"POST /form HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\na=1GET / HTTP/1.1\r\n";
+        let (incoming, leftover) = read_three_ways(input).unwrap();
+        assert!(matches!(incoming, Incoming::Http(ref request) if request.method == "POST"));
+        assert_eq!(leftover, b"a=1GET / HTTP/1.1\r\n");
     }
 
     #[test]
-    fn upgrade_and_connection_tokens_are_case_insensitive_lists() {
-        let request = with("Upgrade", Some("WebSocket"))
-            .replace("Connection: Upgrade", "Connection: keep-alive, UPGRADE");
-        assert!(matches!(
-            read_three_ways(&request),
-            Ok(Incoming::Upgrade(_))
-        ));
-    }
-
-    #[test]
-    fn refuses_a_post_with_400() {
-        assert_eq!(status_of(&RFC_REQUEST.replacen("GET", "POST", 1)), 400);
-    }
-
-    #[test]
-    fn refuses_http_1_0_with_400() {
-        assert_eq!(
-            status_of(&RFC_REQUEST.replacen("HTTP/1.1", "HTTP/1.0", 1)),
-            400
-        );
-    }
-
-    #[test]
-    fn refuses_a_missing_host_with_400() {
-        assert_eq!(status_of(&with("Host", None)), 400);
-    }
-
-    #[test]
-    fn refuses_a_missing_connection_upgrade_with_400() {
-        assert_eq!(status_of(&with("Connection", Some("keep-alive"))), 400);
-    }
-
-    #[test]
-    fn refuses_another_upgrade_with_a_key_with_400() {
-        assert_eq!(status_of(&with("Upgrade", Some("h2c"))), 400);
-    }
-
-    #[test]
-    fn refuses_a_bad_key_with_400() {
-        assert_eq!(status_of(&with("Sec-WebSocket-Key", Some("c2hvcnQ="))), 400);
-        assert_eq!(status_of(&with("Sec-WebSocket-Key", None)), 400);
-    }
-
-    #[test]
-    fn refuses_another_version_with_426_naming_13() {
-        let error = read_three_ways(&with("Sec-WebSocket-Version", Some("8"))).unwrap_err();
-        assert_eq!(error.http_status(), Some(426));
-        let response = String::from_utf8(error.http_response().unwrap().to_bytes()).unwrap();
-        assert!(response.starts_with("HTTP/1.1 426 Upgrade Required\r\n"));
-        assert!(response.contains("\r\nSec-WebSocket-Version: 13\r\n"));
-        assert_eq!(status_of(&with("Sec-WebSocket-Version", None)), 426);
-    }
-
-    #[test]
-    fn refuses_an_oversized_head_with_431() {
-        let huge = with("Origin", Some(&"x".repeat(10_000)));
-        let error = read_request(huge.as_bytes(), &Config::default()).unwrap_err();
-        assert_eq!(error.http_status(), Some(431));
-    }
-
-    #[test]
-    fn refuses_too_many_headers_with_431() {
-        let many: String = (0..100).map(|i| format!("X-{i}: y\r\n")).collect();
-        let request = RFC_REQUEST.replacen("\r\n", &format!("\r\n{many}"), 1);
-        let error = read_request(request.as_bytes(), &Config::default()).unwrap_err();
-        assert_eq!(error.http_status(), Some(431));
-    }
-
-    #[test]
-    fn refuses_what_is_not_http_with_400() {
-        let error = read_request(
-            b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",
-            &Config::default(),
-        )
-        .unwrap_err();
+    fn refuses_a_bad_request_with_its_status_once() {
+        let mut handshake = ServerHandshake::new(&Config::default(), Instant::now());
+        handshake.receive(b"GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\r\n");
+        let error = handshake.poll().unwrap_err();
         assert_eq!(error.http_status(), Some(400));
-        let response = error.http_response().unwrap().to_bytes();
-        assert!(response.starts_with(b"HTTP/1.1 400 Bad Request\r\n"));
+        assert!(matches!(handshake.poll(), Err(Error::Misuse(_))));
+        handshake.receive(REQUEST);
+        assert!(
+            handshake.leftover().is_empty(),
+            "input after a refusal is ignored"
+        );
+    }
+
+    #[test]
+    fn refuses_what_is_not_http_from_its_first_bytes() {
+        let mut handshake = ServerHandshake::new(&Config::default(), Instant::now());
+        handshake.receive(b"\x16\x03\x01\x02\x00");
+        assert_eq!(handshake.poll().unwrap_err().http_status(), Some(400));
+    }
+
+    #[test]
+    fn times_out_a_silent_peer_with_408_at_the_deadline() {
+        let start = Instant::now();
+        let config = Config::default().handshake_timeout(Duration::from_secs(5));
+        let mut handshake = ServerHandshake::new(&config, start);
+        let deadline = start + Duration::from_secs(5);
+        assert_eq!(handshake.poll_timeout(), Some(deadline));
+        assert!(handshake
+            .handle_timeout(deadline - Duration::from_millis(1))
+            .is_ok());
+        handshake.receive(b"GET / HTTP/1.1\r\n");
+        assert!(matches!(
+            handshake.handle_timeout(deadline),
+            Err(Error::HandshakeTimeout)
+        ));
+        let error = handshake.poll().unwrap_err();
+        assert_eq!(
+            error.http_response().unwrap().to_bytes(),
+            HttpResponse::new(408)
+                .header("Content-Type", "text/plain; charset=utf-8")
+                .body("the handshake took too long")
+                .to_bytes()
+        );
+        assert_eq!(handshake.poll_timeout(), None);
+    }
+
+    #[test]
+    fn a_complete_request_has_no_deadline() {
+        let start = Instant::now();
+        let mut handshake = ServerHandshake::new(&Config::default(), start);
+        handshake.receive(REQUEST);
+        assert_eq!(handshake.poll_timeout(), None);
+        assert!(handshake
+            .handle_timeout(start + Duration::from_secs(3600))
+            .is_ok());
+        assert!(handshake.poll().unwrap().is_some());
+    }
+
+    #[test]
+    fn refuses_a_stream_that_ends_inside_the_head_with_400() {
+        let mut handshake = ServerHandshake::new(&Config::default(), Instant::now());
+        handshake.receive(&REQUEST[..20]);
+        handshake.receive_eof();
+        assert!(matches!(
+            handshake.poll(),
+            Err(Error::BadRequest { status: 400, reason }) if reason.contains("ended")
+        ));
+    }
+
+    #[test]
+    fn holds_at_most_the_limit_and_one_chunk() {
+        let config = Config::default().max_handshake_size(1024);
+        let mut handshake = ServerHandshake::new(&config, Instant::now());
+        handshake.receive(b"GET / HTTP/1.1\r\nX-Big: ");
+        let chunk = [b'a'; 300];
+        for _ in 0..100 {
+            handshake.receive(&chunk);
+            assert!(handshake.reader.held() <= 1024 + chunk.len());
+        }
+        assert_eq!(handshake.poll().unwrap_err().http_status(), Some(431));
+        assert_eq!(handshake.reader.held(), 0);
     }
 }

@@ -1,13 +1,15 @@
-//! The opening handshake over a blocking stream, for both roles, within `Config::handshake_timeout`.
+//! The opening handshake over a blocking stream, for both roles: the sans-IO handshakes of
+//! [`crate::handshake`] fed from the stream, whose read timeout is their deadline.
 
-use std::io;
+use std::io::{self, ErrorKind};
 use std::net::{TcpStream, ToSocketAddrs};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use super::io::Timeouts;
+use super::io::{is_timeout, Timeouts};
 use super::{Transport, WebSocket};
 use crate::handshake::{
-    read_request, ClientHandshake, ClientOptions, Incoming, Request, Upgrade, WsUrl,
+    ClientHandshake, ClientOptions, Decision, Incoming, Request, Response, ServerHandshake,
+    Upgrade, WsUrl,
 };
 use crate::{Config, Connection, Error, Role};
 
@@ -30,59 +32,100 @@ pub enum Accepted<S> {
     },
 }
 
-/// Reads a handshake from a new stream and accepts it without a subprotocol. A refused request has been
-/// answered (400, 408, 426, 431) when the error returns.
+/// Reads a handshake from a new stream and accepts any valid upgrade, without a subprotocol. Call it
+/// as soon as the stream is accepted: the handshake must finish within `Config::handshake_timeout`. A
+/// refused request has been answered (400, 408, 426, 431) when the error returns.
 pub fn accept<S: Transport>(stream: S, config: &Config) -> Result<Accepted<S>, Error> {
-    accept_with(stream, config, |_| None)
+    accept_with(stream, config, |_| Decision::accept())
 }
 
-/// Like [`accept`], with `choose` picking the subprotocol from the client's offer (RFC 6455 §4.2.2).
+/// Like [`accept`], with a policy that sees the whole request (path, query, headers, `Origin`, the
+/// offered subprotocols) and decides: accept, with a subprotocol and extra response headers, or refuse
+/// with any HTTP response. A refusal is sent and returned as [`Error::Refused`].
 ///
 /// ```no_run
-/// # use wscore::driver::blocking::accept_with;
-/// # let stream = std::net::TcpStream::connect("127.0.0.1:1").unwrap();
+/// use wscore::driver::blocking::accept_with;
+/// use wscore::handshake::{Acceptance, AllowedOrigins, Decision};
+///
+/// let origins = AllowedOrigins::new(["https://example.com"])?;
+/// # let stream = std::net::TcpStream::connect("127.0.0.1:1")?;
 /// let accepted = accept_with(stream, &Default::default(), |upgrade| {
-///     upgrade.protocols().find(|p| *p == "chat").map(str::to_owned)
+///     if let Err(forbidden) = origins.check(upgrade.request()) {
+///         return Decision::Refuse(forbidden); // 403: cross-site WebSocket hijacking
+///     }
+///     let mut acceptance = Acceptance::new().header("Set-Cookie", "session=1; HttpOnly");
+///     if upgrade.protocols().any(|p| p == "chat") {
+///         acceptance = acceptance.protocol("chat");
+///     }
+///     Decision::Accept(acceptance)
 /// })?;
 /// # Ok::<(), wscore::Error>(())
 /// ```
 pub fn accept_with<S: Transport>(
     mut stream: S,
     config: &Config,
-    choose: impl FnOnce(&Upgrade) -> Option<String>,
+    policy: impl FnOnce(&Upgrade) -> Decision,
 ) -> Result<Accepted<S>, Error> {
-    let deadline = Instant::now() + config.handshake_timeout;
+    let mut handshake = ServerHandshake::new(config, Instant::now());
     let mut timeouts = Timeouts::default();
-    let mut buf = Vec::new();
-    let parsed = read_head(&mut stream, &mut timeouts, deadline, &mut buf, |buf| {
-        read_request(buf, config)
-    });
-    let (incoming, used) = match parsed {
-        Ok(parsed) => parsed,
+    let incoming = match drive(&mut stream, &mut timeouts, &mut handshake) {
+        Ok(incoming) => incoming,
         Err(error) => {
             if let Some(response) = error.http_response() {
-                timeouts.write(&mut stream, Some(Instant::now() + config.close_timeout))?;
-                stream.write_all(&response.to_bytes())?;
-                stream.flush()?;
+                refuse(&mut stream, &mut timeouts, config, &response.to_bytes());
             }
             return Err(error);
         }
     };
-    match incoming {
-        Incoming::Http(request) => Ok(Accepted::Http {
-            request,
-            stream,
-            leftover: buf[used..].to_vec(),
-        }),
-        Incoming::Upgrade(upgrade) => {
-            let protocol = choose(&upgrade);
-            timeouts.write(&mut stream, Some(deadline))?;
-            stream.write_all(&upgrade.accept(protocol.as_deref())?)?;
-            stream.flush()?;
-            let connection = Connection::new(Role::Server, config);
-            let mut ws = WebSocket::from_parts(stream, connection, &buf[used..]);
-            ws.request = Some(upgrade.request().clone());
-            Ok(Accepted::WebSocket(ws))
+    let upgrade = match incoming {
+        Incoming::Http(request) => {
+            return Ok(Accepted::Http {
+                request,
+                stream,
+                leftover: handshake.leftover().to_vec(),
+            })
+        }
+        Incoming::Upgrade(upgrade) => upgrade,
+    };
+    let decision = policy(&upgrade);
+    let response = upgrade.respond(&decision)?;
+    let protocol = match decision {
+        Decision::Refuse(refusal) => {
+            refuse(&mut stream, &mut timeouts, config, &response);
+            return Err(Error::Refused(Box::new(refusal)));
+        }
+        Decision::Accept(acceptance) => acceptance.protocol,
+    };
+    timeouts.write(&mut stream, Some(Instant::now() + config.close_timeout))?;
+    stream.write_all(&response)?;
+    stream.flush()?;
+    let connection = Connection::new(Role::Server, config);
+    let mut ws = WebSocket::from_parts(stream, connection, handshake.leftover());
+    ws.request = Some(upgrade.request().clone());
+    ws.protocol = protocol;
+    Ok(Accepted::WebSocket(ws))
+}
+
+/// Sends a refusal and closes our side; then reads what the peer had already sent, so that closing does
+/// not turn into a reset that could destroy the response before the peer reads it. The peer's later
+/// bytes are not waited for: a silent peer must not hold the connection past the refusal.
+fn refuse<S: Transport>(stream: &mut S, timeouts: &mut Timeouts, config: &Config, response: &[u8]) {
+    let sent = timeouts
+        .write(stream, Some(Instant::now() + config.close_timeout))
+        .and_then(|()| stream.write_all(response))
+        .and_then(|()| stream.flush())
+        .and_then(|()| stream.shutdown_write());
+    if sent.is_err() {
+        return;
+    }
+    let mut sink = [0u8; 4096];
+    let drain_until = Instant::now() + Duration::from_millis(10);
+    for _ in 0..16 {
+        let read = timeouts
+            .read(stream, Some(drain_until))
+            .and_then(|()| stream.read(&mut sink));
+        if !matches!(read, Ok(n) if n > 0) {
+            break;
         }
     }
 }
@@ -93,29 +136,30 @@ pub fn connect(url: &str) -> Result<WebSocket<TcpStream>, Error> {
 }
 
 /// Like [`connect`], with subprotocols, extra headers and limits. Connecting and the handshake together
-/// take at most `Config::handshake_timeout`. The server's response is [`WebSocket::response`]. `wss://`
-/// needs a TLS stream: open one and use [`client`].
+/// take at most `Config::handshake_timeout`. The server's response is [`WebSocket::response`]; a refusal
+/// (a 401 with `WWW-Authenticate`, a redirect with `Location`) is [`Error::Refused`] with its status,
+/// headers and body. `wss://` needs a TLS stream: open one and use [`client`].
 pub fn connect_with(
     url: &str,
     options: &ClientOptions,
     config: &Config,
 ) -> Result<WebSocket<TcpStream>, Error> {
-    let deadline = Instant::now() + config.handshake_timeout;
+    let started = Instant::now();
     let parsed = WsUrl::parse(url)?;
     if parsed.secure {
         return Err(Error::InvalidUrl(
             "wss:// needs a TLS stream: open one and call client()",
         ));
     }
-    let stream = connect_tcp(&parsed, deadline)?;
+    let stream = connect_tcp(&parsed, started + config.handshake_timeout)?;
     // Frames are written whole; Nagle's algorithm would only delay small messages.
     stream.set_nodelay(true)?;
-    client(stream, &parsed, options, config)
+    client_from(stream, &parsed, options, config, started)
 }
 
 /// Tries each address of the host in turn until one connects, within the handshake deadline.
 fn connect_tcp(url: &WsUrl, deadline: Instant) -> Result<TcpStream, Error> {
-    let mut last = io::Error::new(io::ErrorKind::NotFound, "the host has no address");
+    let mut last = io::Error::new(ErrorKind::NotFound, "the host has no address");
     for addr in (url.host.as_str(), url.port).to_socket_addrs()? {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
@@ -132,51 +176,91 @@ fn connect_tcp(url: &WsUrl, deadline: Instant) -> Result<TcpStream, Error> {
 /// Runs the client handshake over a stream the caller opened (TCP, TLS, a proxy tunnel), within
 /// `Config::handshake_timeout` from now.
 pub fn client<S: Transport>(
-    mut stream: S,
+    stream: S,
     url: &WsUrl,
     options: &ClientOptions,
     config: &Config,
 ) -> Result<WebSocket<S>, Error> {
-    let deadline = Instant::now() + config.handshake_timeout;
+    client_from(stream, url, options, config, Instant::now())
+}
+
+fn client_from<S: Transport>(
+    mut stream: S,
+    url: &WsUrl,
+    options: &ClientOptions,
+    config: &Config,
+    started: Instant,
+) -> Result<WebSocket<S>, Error> {
+    let mut handshake = ClientHandshake::new(url, options, config, started)?;
     let mut timeouts = Timeouts::default();
-    let handshake = ClientHandshake::new(url, options, config)?;
-    timeouts.write(&mut stream, Some(deadline))?;
+    timeouts.write(&mut stream, handshake.poll_timeout())?;
     stream.write_all(handshake.request())?;
     stream.flush()?;
-    let mut buf = Vec::new();
-    let (response, used) = read_head(&mut stream, &mut timeouts, deadline, &mut buf, |buf| {
-        handshake.read_response(buf, config)
-    })?;
+    let response = drive(&mut stream, &mut timeouts, &mut handshake)?;
     let connection = Connection::new(Role::Client, config);
-    let mut ws = WebSocket::from_parts(stream, connection, &buf[used..]);
+    let mut ws = WebSocket::from_parts(stream, connection, handshake.leftover());
+    ws.protocol = response.protocol.clone();
     ws.response = Some(response);
     Ok(ws)
 }
 
-/// Reads into `buf` until `parse` finds a complete head, waiting no longer than `deadline` in all.
-fn read_head<S: Transport, T>(
+/// The shape both sans-IO handshakes share, so one loop drives either.
+trait Handshake {
+    type Outcome;
+    fn receive(&mut self, bytes: &[u8]);
+    fn receive_eof(&mut self);
+    fn poll(&mut self) -> Result<Option<Self::Outcome>, Error>;
+    fn poll_timeout(&self) -> Option<Instant>;
+    fn handle_timeout(&mut self, now: Instant) -> Result<(), Error>;
+}
+
+macro_rules! handshake {
+    ($type:ty, $outcome:ty) => {
+        impl Handshake for $type {
+            type Outcome = $outcome;
+            fn receive(&mut self, bytes: &[u8]) {
+                <$type>::receive(self, bytes)
+            }
+            fn receive_eof(&mut self) {
+                <$type>::receive_eof(self)
+            }
+            fn poll(&mut self) -> Result<Option<$outcome>, Error> {
+                <$type>::poll(self)
+            }
+            fn poll_timeout(&self) -> Option<Instant> {
+                <$type>::poll_timeout(self)
+            }
+            fn handle_timeout(&mut self, now: Instant) -> Result<(), Error> {
+                <$type>::handle_timeout(self, now)
+            }
+        }
+    };
+}
+
+handshake!(ServerHandshake, Incoming);
+handshake!(ClientHandshake, Response);
+
+/// Reads until the handshake decides, sleeping in each read no longer than its deadline.
+fn drive<S: Transport, H: Handshake>(
     stream: &mut S,
     timeouts: &mut Timeouts,
-    deadline: Instant,
-    buf: &mut Vec<u8>,
-    mut parse: impl FnMut(&[u8]) -> Result<Option<T>, Error>,
-) -> Result<T, Error> {
+    handshake: &mut H,
+) -> Result<H::Outcome, Error> {
     let mut chunk = [0u8; 4096];
     loop {
-        if Instant::now() >= deadline {
-            return Err(Error::HandshakeTimeout);
+        if let Some(outcome) = handshake.poll()? {
+            return Ok(outcome);
         }
-        timeouts.read(stream, Some(deadline))?;
+        let deadline = handshake.poll_timeout();
+        if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+            handshake.handle_timeout(Instant::now())?;
+        }
+        timeouts.read(stream, deadline)?;
         match stream.read(&mut chunk) {
-            Ok(0) => return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into()),
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            Err(e) if super::io::is_timeout(&e) || e.kind() == io::ErrorKind::Interrupted => {
-                continue
-            }
+            Ok(0) => handshake.receive_eof(),
+            Ok(n) => handshake.receive(&chunk[..n]),
+            Err(e) if is_timeout(&e) || e.kind() == ErrorKind::Interrupted => {}
             Err(e) => return Err(e.into()),
-        }
-        if let Some(parsed) = parse(buf)? {
-            return Ok(parsed);
         }
     }
 }

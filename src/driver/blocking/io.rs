@@ -122,7 +122,9 @@ impl Timeouts {
         stream: &mut S,
         deadline: Option<Instant>,
     ) -> io::Result<()> {
-        update(&mut self.read, deadline, |wait| stream.set_read_timeout(wait))
+        update(&mut self.read, deadline, |wait| {
+            stream.set_read_timeout(wait)
+        })
     }
 
     pub(crate) fn write<S: Transport>(
@@ -130,7 +132,9 @@ impl Timeouts {
         stream: &mut S,
         deadline: Option<Instant>,
     ) -> io::Result<()> {
-        update(&mut self.write, deadline, |wait| stream.set_write_timeout(wait))
+        update(&mut self.write, deadline, |wait| {
+            stream.set_write_timeout(wait)
+        })
     }
 }
 

@@ -48,6 +48,7 @@ pub struct WebSocket<S> {
     deferred: Option<Error>,
     request: Option<Request>,
     response: Option<Response>,
+    protocol: Option<String>,
 }
 
 impl<S: Transport> WebSocket<S> {
@@ -64,6 +65,7 @@ impl<S: Transport> WebSocket<S> {
             deferred: None,
             request: None,
             response: None,
+            protocol: None,
         }
     }
 
@@ -148,6 +150,11 @@ impl<S: Transport> WebSocket<S> {
     /// The server's 101 response (client side): headers and the chosen subprotocol.
     pub fn response(&self) -> Option<&Response> {
         self.response.as_ref()
+    }
+
+    /// The subprotocol both ends agreed on in the handshake, if any (RFC 6455 §1.9).
+    pub fn protocol(&self) -> Option<&str> {
+        self.protocol.as_deref()
     }
 
     /// The protocol state.

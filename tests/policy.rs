@@ -19,13 +19,13 @@ fn serve_one<T: Send + 'static>(
 }
 
 fn options(headers: &[(&str, &str)], protocols: &[&str]) -> ClientOptions {
-    let mut options = ClientOptions::default();
-    options.headers = headers
-        .iter()
-        .map(|(n, v)| (n.to_string(), v.to_string()))
-        .collect();
-    options.protocols = protocols.iter().map(|p| p.to_string()).collect();
-    options
+    ClientOptions {
+        headers: headers
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect(),
+        protocols: protocols.iter().map(|p| p.to_string()).collect(),
+    }
 }
 
 fn refusal(error: Error) -> HttpResponse {

@@ -220,10 +220,7 @@ fn negotiates_a_subprotocol_over_a_caller_opened_stream() {
     });
     let url = WsUrl::parse(&url).unwrap();
     let stream = TcpStream::connect((url.host.as_str(), url.port)).unwrap();
-    let options = ClientOptions {
-        protocols: vec!["chat.v1".into(), "chat.v2".into()],
-        ..Default::default()
-    };
+    let options = ClientOptions::new().protocol("chat.v1").protocol("chat.v2");
     let mut ws = client(stream, &url, &options, &Config::default()).unwrap();
     assert_eq!(ws.response().unwrap().protocol.as_deref(), Some("chat.v2"));
     assert_eq!(ws.protocol(), Some("chat.v2"));

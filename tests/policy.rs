@@ -19,13 +19,14 @@ fn serve_one<T: Send + 'static>(
 }
 
 fn options(headers: &[(&str, &str)], protocols: &[&str]) -> ClientOptions {
-    ClientOptions {
-        headers: headers
-            .iter()
-            .map(|(n, v)| (n.to_string(), v.to_string()))
-            .collect(),
-        protocols: protocols.iter().map(|p| p.to_string()).collect(),
-    }
+    let options = headers
+        .iter()
+        .fold(ClientOptions::new(), |options, (name, value)| {
+            options.header(name, value)
+        });
+    protocols
+        .iter()
+        .fold(options, |options, protocol| options.protocol(protocol))
 }
 
 fn refusal(error: Error) -> HttpResponse {

@@ -14,8 +14,19 @@ use crate::config::Purpose;
 use crate::error::Error;
 use crate::Config;
 
-/// What the client asks for beyond the required headers.
+/// What the client asks for beyond the required headers. New options may come in any release, so it is
+/// built from [`ClientOptions::new`] and its setters:
+///
+/// ```
+/// use wscore::handshake::ClientOptions;
+/// let options = ClientOptions::new()
+///     .protocol("chat.v2")
+///     .protocol("chat.v1")
+///     .header("Authorization", "Bearer abc");
+/// assert_eq!(options.protocols, ["chat.v2", "chat.v1"]);
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ClientOptions {
     /// Subprotocols to offer, most preferred first (`Sec-WebSocket-Protocol`).
     pub protocols: Vec<String>,
@@ -23,6 +34,27 @@ pub struct ClientOptions {
     /// `Upgrade`, `Connection`, `Sec-WebSocket-*`) and body framing (`Content-Length`,
     /// `Transfer-Encoding`) are refused with [`Error::Misuse`].
     pub headers: Vec<(String, String)>,
+}
+
+impl ClientOptions {
+    /// No subprotocol and no extra header.
+    pub fn new() -> ClientOptions {
+        ClientOptions::default()
+    }
+
+    /// Offers one more subprotocol, after those already offered.
+    #[must_use]
+    pub fn protocol(mut self, protocol: &str) -> ClientOptions {
+        self.protocols.push(protocol.to_owned());
+        self
+    }
+
+    /// Adds a header line, e.g. `Origin` or `Authorization`.
+    #[must_use]
+    pub fn header(mut self, name: &str, value: &str) -> ClientOptions {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
 }
 
 /// The server's accepted answer.

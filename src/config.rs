@@ -1,23 +1,6 @@
 //! Limits, timers and settings, with defaults safe for a server on the open internet.
 //!
-//! | setting | default | what it bounds |
-//! |---|---|---|
-//! | `max_frame_size` | 16 MiB | one frame's payload; a larger declared length fails with 1009 before any of it is held |
-//! | `max_message_size` | 16 MiB | one message, all fragments together (1009) |
-//! | `max_write_buffer` | 4 MiB | output queued and not yet written; past it `send_*` refuses with [`Error::WriteBufferFull`](crate::Error::WriteBufferFull) |
-//! | `max_handshake_size` | 8 KiB | the request or response head (431) |
-//! | `max_headers` | 64 | header lines in a head (431) |
-//! | `handshake_timeout` | 10 s | the whole opening handshake, from the moment the transport is accepted (408) |
-//! | `ping_interval` | 20 s | a keepalive ping after this long without a byte from the peer |
-//! | `ping_timeout` | 20 s | then the peer has this long to answer, or the connection fails with 1011 |
-//! | `idle_timeout` | off | no message either way for this long: close with 1001 |
-//! | `close_timeout` | 10 s | after the close starts, the peer has this long to finish it before the transport is dropped |
-//!
-//! Why 16 MiB messages: a declared length is never a reason to allocate, so a peer must really send the
-//! bytes it makes us hold; 16 MiB carries the photos and files browser applications send in one message
-//! (python-websockets stops at 1 MiB, which breaks them; Node's `ws` allows 100 MiB, and tungstenite
-//! 64 MiB, which lets a few hundred peers exhaust a server). The worst case of one connection under these
-//! defaults is in the crate's README.
+//! The table of every limit and timer is on [`Config`].
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -29,6 +12,37 @@ use rand::SeedableRng;
 use crate::error::Error;
 
 /// Limits, timers and settings of a connection and its handshake.
+///
+/// | setting | default | what it bounds |
+/// |---|---|---|
+/// | `max_frame_size` | 16 MiB | one frame's payload; a larger declared length fails with 1009 before any of it is held |
+/// | `max_message_size` | 16 MiB | one message, all fragments together (1009) |
+/// | `max_write_buffer` | 4 MiB | output queued and not yet written; past it `send_*` refuses with [`Error::WriteBufferFull`](crate::Error::WriteBufferFull) |
+/// | `max_handshake_size` | 8 KiB | the request or response head (431) |
+/// | `max_headers` | 64 | header lines in a head (431) |
+/// | `handshake_timeout` | 10 s | the whole opening handshake, from the moment the transport is accepted (408) |
+/// | `ping_interval` | 20 s | a keepalive ping after this long without a byte from the peer |
+/// | `ping_timeout` | 20 s | then the peer has this long to answer, or the connection fails with 1011 |
+/// | `idle_timeout` | off | no message either way for this long: close with 1001 |
+/// | `close_timeout` | 10 s | after the close starts, the peer has this long to finish it before the transport is dropped |
+///
+/// Why 16 MiB messages: a declared length is never a reason to allocate, so a peer must really send the
+/// bytes it makes us hold; 16 MiB carries the photos and files browser applications send in one message
+/// (python-websockets stops at 1 MiB, which breaks them; Node's `ws` allows 100 MiB, and tungstenite
+/// 64 MiB, which lets a few hundred peers exhaust a server).
+///
+/// The worst case of one connection under these defaults, reached only by a peer that sends the bytes:
+///
+/// | buffer | bound | default |
+/// |---|---|---|
+/// | input (the frame being received) | `max_frame_size` + 4 KiB | 16 MiB |
+/// | reassembly of a fragmented message | `max_message_size` | 16 MiB |
+/// | output | `max_write_buffer` (or one larger message sent alone) + a pong and a close | 4 MiB |
+/// | handshake head | `max_handshake_size` + one 4 KiB read | 12 KiB |
+/// | total | | ≈ 36 MiB |
+///
+/// Between messages the buffers are kept up to 64 KiB, so steady traffic allocates nothing;
+/// [`Connection::shrink_to_idle`](crate::Connection::shrink_to_idle) gives them back.
 ///
 /// New settings may be added in any release, so it is built from [`Config::default`] and its setters:
 ///

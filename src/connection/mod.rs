@@ -13,7 +13,7 @@
 //! |-----------|----------------------------------------------------------|----------|----------|
 //! | `Open`    | the handshake completed                                  | yes      | yes      |
 //! | `Closing` | we sent a close frame                                    | no       | yes      |
-//! | `Closed`  | both close frames crossed, or the connection failed      | no       | no       |
+//! | `Closed`  | both close frames crossed, the connection failed, or the transport ended | no | only those received whole before the transport ended |
 //!
 //! A close frame from the peer is answered at once (echoing its code, RFC 6455 §5.5.1), so receiving one
 //! leads straight to `Closed`. Once closed, [`Connection::should_close_transport`] says when the driver
@@ -183,11 +183,11 @@ impl Connection {
     }
 
     /// Records that the transport reached its end. If the close handshake had not finished, the
-    /// connection closed abnormally (1006, RFC 6455 §7.1.5): the error says so.
+    /// connection closed abnormally (1006, RFC 6455 §7.1.5): the error says so. Whole messages received
+    /// before the end are still handed out by [`Connection::next_event`].
     pub fn receive_eof(&mut self) -> Result<(), Error> {
         let clean = self.receiver.close_received() || self.sender.failed();
         self.transport_ended = true;
-        self.receiver.discard();
         if clean {
             Ok(())
         } else {
@@ -250,8 +250,8 @@ impl Connection {
         if let Some(error) = self.pending_error.take() {
             return Err(error);
         }
-        if !self.accepts_input() {
-            self.receiver.discard();
+        if !self.parses_input() {
+            self.discard_input();
             return Ok(None);
         }
         match self.receiver.advance(&mut self.sender) {
@@ -303,7 +303,7 @@ impl Connection {
         };
         let due = self.timers.update(now, seen);
         if due.keepalive_failed {
-            self.receiver.discard();
+            self.discard_input();
             let error = self.sender.fail(Error::KeepaliveTimeout);
             self.pending_error.get_or_insert(error);
         } else if due.idle {
@@ -312,7 +312,7 @@ impl Connection {
             self.sender.send_keepalive_ping();
         }
         if due.close_expired {
-            self.receiver.discard();
+            self.discard_input();
             let unanswered = self.sender.close_sent()
                 && !self.receiver.close_received()
                 && !self.sender.failed();
@@ -407,8 +407,22 @@ impl Connection {
         self.receiver.heap_size() + self.sender.heap_size()
     }
 
+    /// Whether new bytes are taken in.
     fn accepts_input(&self) -> bool {
         self.state() != State::Closed
+    }
+
+    /// Whether buffered bytes are still parsed: also after the transport ended, so that the messages
+    /// that arrived whole before it are not lost.
+    fn parses_input(&self) -> bool {
+        !(self.sender.failed() || self.receiver.close_received() || self.timers.close_expired())
+    }
+
+    /// Drops all input, including an event found by `poll_event` and not yet handed out: a timer may
+    /// fail the connection between the two calls (another thread's `handle_timeout`, in a split driver).
+    fn discard_input(&mut self) {
+        self.ready = None;
+        self.receiver.discard();
     }
 }
 

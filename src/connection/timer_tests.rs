@@ -278,3 +278,42 @@ fn a_server_has_no_mask_generator_and_a_seeded_client_masks_unlike_its_nonce() {
     b.sender().send_text("x").unwrap();
     assert_ne!(a.pending_output()[2..6], b.pending_output()[2..6]);
 }
+
+#[test]
+fn a_timer_that_fails_the_connection_between_poll_event_and_next_event_drops_the_event() {
+    // Regression: a split driver's writer thread may run the timers while the reader holds a found
+    // event; the event's bytes are discarded with the input, so it must not be handed out.
+    let (mut conn, t0) = started(&Config::default());
+    conn.handle_timeout(t0 + secs(20));
+    conn.receive(&masked(0x81, b"late", KEY));
+    assert!(conn.poll_event().unwrap());
+    // The bytes arrived, but the timers have not seen them yet: the keepalive fails.
+    conn.received_bytes = false;
+    conn.handle_timeout(t0 + secs(40));
+    assert!(matches!(conn.next_event(), Err(Error::KeepaliveTimeout)));
+    assert!(matches!(conn.next_event(), Ok(None)));
+}
+
+#[test]
+fn messages_received_whole_before_the_transport_ended_are_still_handed_out() {
+    let (mut conn, _) = started(&Config::default());
+    let mut input = masked(0x81, b"first", KEY);
+    input.extend(masked(0x82, b"second", KEY));
+    input.extend(&masked(0x81, b"cut short", KEY)[..6]);
+    conn.receive(&input);
+    assert!(matches!(conn.receive_eof(), Err(Error::AbnormalClosure)));
+    assert_eq!(conn.state(), State::Closed);
+    assert!(matches!(
+        conn.next_event(),
+        Ok(Some((Event::Text("first"), _)))
+    ));
+    assert!(matches!(
+        conn.next_event(),
+        Ok(Some((Event::Binary(b"second"), _)))
+    ));
+    assert!(
+        matches!(conn.next_event(), Ok(None)),
+        "the cut frame is not"
+    );
+    assert!(conn.is_drained());
+}

@@ -3,7 +3,7 @@
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use wscore::driver::blocking::{accept, accept_with, client, connect, connect_with, Accepted};
 use wscore::handshake::{Acceptance, ClientOptions, Decision, HttpResponse, WsUrl};
@@ -281,4 +281,148 @@ fn connect_reports_a_bad_accept_key() {
         })
     ));
     server.join().unwrap();
+}
+
+#[test]
+fn a_split_client_sends_and_reads_10000_messages_at_once_with_server_pings_between() {
+    const COUNT: usize = 10_000;
+    const PING_EVERY: usize = 100;
+    // The server echoes every text and pings after every hundredth, its payload the ping's number;
+    // it returns the numbers of the pongs it received.
+    let (url, server) = serve_one(|stream| {
+        let Accepted::WebSocket(mut ws) = accept(stream, &Config::default()).unwrap() else {
+            panic!("not an upgrade")
+        };
+        let (mut texts, mut pongs) = (0, Vec::new());
+        while let Some((event, sender)) = ws.read_event().unwrap() {
+            match event {
+                Event::Text(text) => {
+                    sender.send_text(text).unwrap();
+                    texts += 1;
+                    if texts % PING_EVERY == 0 {
+                        let number = (texts / PING_EVERY) as u32;
+                        sender.send_ping(&number.to_be_bytes()).unwrap();
+                    }
+                }
+                Event::Pong(payload) => pongs.push(u32::from_be_bytes(payload.try_into().unwrap())),
+                _ => {}
+            }
+        }
+        pongs
+    });
+    let (mut reader, writer) = connect(&url).unwrap().split().unwrap();
+    let closer = writer.clone();
+    let sending = thread::spawn(move || {
+        for i in 0..COUNT {
+            writer.send(Message::Text(i.to_string())).unwrap();
+        }
+    });
+    let mut expected = Vec::new();
+    for i in 0..COUNT {
+        expected.push(Message::Text(i.to_string()));
+        if (i + 1) % PING_EVERY == 0 {
+            let number = ((i + 1) / PING_EVERY) as u32;
+            expected.push(Message::Ping(number.to_be_bytes().to_vec()));
+        }
+    }
+    let mut received = Vec::new();
+    while received.len() < expected.len() {
+        received.push(
+            reader
+                .read()
+                .unwrap()
+                .expect("the connection is still open"),
+        );
+    }
+    sending.join().unwrap();
+    // Every echo in order, each ping right after the hundredth message it follows.
+    assert!(received == expected, "the echoes and pings differ in order");
+    // The pong to the last ping is queued before this close, so it reaches the server first.
+    closer.close(CloseCode::NORMAL, "done").unwrap();
+    assert_eq!(
+        reader.read().unwrap(),
+        Some(Message::Close(Some((CloseCode::NORMAL, String::new()))))
+    );
+    assert_eq!(reader.read().unwrap(), None);
+    let pongs = server.join().unwrap();
+    // RFC 6455 §5.5.3 allows answering only the latest of pings that queue up; they arrive in order,
+    // and the last ping is answered.
+    assert!(pongs.windows(2).all(|w| w[0] < w[1]), "{pongs:?}");
+    assert_eq!(
+        pongs.last(),
+        Some(&((COUNT / PING_EVERY) as u32)),
+        "{pongs:?}"
+    );
+}
+
+#[test]
+fn closing_from_another_thread_wakes_a_reader_blocked_on_a_silent_connection() {
+    let (url, server) = echo_one();
+    // Long timers: only the close handshake can end the reader's wait this soon.
+    let config = Config::default()
+        .ping_interval(Some(Duration::from_secs(30)))
+        .close_timeout(Duration::from_secs(30));
+    let ws = connect_with(&url, &ClientOptions::default(), &config).unwrap();
+    let (mut reader, writer) = ws.split().unwrap();
+    let reading = thread::spawn(move || {
+        let first = reader.read().unwrap();
+        let second = reader.read().unwrap();
+        (first, second, Instant::now())
+    });
+    // Not waiting for an outcome: giving the reader time to block in its read, the case under test.
+    thread::sleep(Duration::from_millis(100));
+    let closed = Instant::now();
+    writer.close(CloseCode::GOING_AWAY, "bye").unwrap();
+    let (first, second, ended) = reading.join().unwrap();
+    assert_eq!(
+        first,
+        Some(Message::Close(Some((CloseCode::GOING_AWAY, String::new())))),
+        "the server's echo of our close"
+    );
+    assert_eq!(second, None);
+    assert!(
+        ended.duration_since(closed) < Duration::from_secs(2),
+        "{:?}",
+        ended.duration_since(closed)
+    );
+    assert_eq!(
+        server.join().unwrap(),
+        [Message::Close(Some((CloseCode::GOING_AWAY, "bye".into())))]
+    );
+}
+
+#[test]
+fn send_reports_an_io_error_for_a_queued_message_on_the_next_call_and_never_for_one_it_refused() {
+    // The server reads the upgrade, lets a message arrive without reading it, and drops the stream:
+    // unread bytes turn the close into a reset.
+    let (arrived_tx, arrived_rx) = std::sync::mpsc::channel::<()>();
+    let (reset_tx, reset_rx) = std::sync::mpsc::channel::<()>();
+    let (url, server) = serve_one(move |stream| {
+        let Accepted::WebSocket(ws) = accept(stream, &Config::default()).unwrap() else {
+            panic!("not an upgrade")
+        };
+        arrived_rx.recv().unwrap();
+        let mut byte = [0u8];
+        // Blocks until the client's message is in the receive queue, and leaves it there.
+        assert_eq!(ws.get_ref().peek(&mut byte).unwrap(), 1);
+        drop(ws);
+        reset_tx.send(()).unwrap();
+    });
+    let mut ws = connect(&url).unwrap();
+    ws.send(Message::from("never read")).unwrap();
+    arrived_tx.send(()).unwrap();
+    reset_rx.recv().unwrap();
+    server.join().unwrap();
+
+    let frame_len = 2 + 4 + 5; // header, mask key, "queue"
+                               // Queued, and its write met the reset: `Ok`, and the message stays queued.
+    let queued = ws.send(Message::from("queue"));
+    assert!(queued.is_ok(), "{queued:?}");
+    assert_eq!(ws.connection().pending_output().len(), frame_len);
+    // The next call reports the error and queues nothing.
+    match ws.send(Message::from("refused")) {
+        Err(Error::Io(e)) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset),
+        other => panic!("expected the reset, got {other:?}"),
+    }
+    assert_eq!(ws.connection().pending_output().len(), frame_len);
 }

@@ -4,14 +4,14 @@
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use wscore::driver::blocking::accept;
 use wscore::handshake::read_request;
 use wscore::{CloseCode, Config, Connection, Error, Event, Role, State};
 
 mod common;
-use common::peak_heap;
+use common::{peak_heap, EchoServer};
 
 const SMALL: usize = 64 << 10;
 const KEY: [u8; 4] = [1, 2, 3, 4];
@@ -373,4 +373,163 @@ fn listen_once(listener: &TcpListener) -> TcpStream {
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
     stream
+}
+
+#[test]
+fn a_silent_peer_is_failed_with_1011_one_ping_timeout_after_the_keepalive_ping() {
+    // A simulated clock: every instant is computed, nothing sleeps.
+    let interval = Duration::from_secs(30);
+    let timeout = Duration::from_secs(10);
+    let close_timeout = Duration::from_secs(5);
+    let config = Config::default()
+        .ping_interval(Some(interval))
+        .ping_timeout(timeout)
+        .close_timeout(close_timeout);
+    let mut conn = Connection::new(Role::Server, &config);
+    let t0 = Instant::now();
+    let just_before = Duration::from_nanos(1);
+    conn.handle_timeout(t0);
+    assert_eq!(conn.poll_timeout(), Some(t0 + interval));
+    conn.handle_timeout(t0 + interval - just_before);
+    assert_eq!(conn.pending_output(), [], "not a moment early");
+
+    conn.handle_timeout(t0 + interval);
+    assert_eq!(conn.pending_output(), [0x89, 0x00], "an empty ping");
+    conn.consume_output(2);
+    assert_eq!(conn.poll_timeout(), Some(t0 + interval + timeout));
+    conn.handle_timeout(t0 + interval + timeout - just_before);
+    assert!(matches!(conn.next_event(), Ok(None)));
+    assert_eq!(conn.state(), State::Open);
+
+    conn.handle_timeout(t0 + interval + timeout);
+    let mut close = vec![0x88, 19, 0x03, 0xf3];
+    close.extend_from_slice(b"keepalive timeout");
+    assert_eq!(conn.pending_output(), close, "close 1011, reason included");
+    assert!(matches!(conn.next_event(), Err(Error::KeepaliveTimeout)));
+    assert!(matches!(conn.next_event(), Ok(None)), "reported once");
+    assert_eq!(conn.state(), State::Closed);
+    // A pong that comes too late changes nothing.
+    conn.receive(&masked(0x8a, b""));
+    assert!(matches!(conn.next_event(), Ok(None)));
+    conn.consume_output(close.len());
+    assert!(conn.should_close_transport());
+    // The peer then has the close timeout to end the transport.
+    let failed = t0 + interval + timeout;
+    assert_eq!(conn.poll_timeout(), Some(failed + close_timeout));
+    assert!(!conn.is_drained());
+    conn.handle_timeout(failed + close_timeout);
+    assert!(conn.is_drained());
+    assert_eq!(conn.poll_timeout(), None);
+}
+
+#[test]
+fn any_bytes_from_the_peer_before_the_ping_timeout_keep_the_connection_open() {
+    let interval = Duration::from_secs(30);
+    let timeout = Duration::from_secs(10);
+    let config = Config::default()
+        .ping_interval(Some(interval))
+        .ping_timeout(timeout);
+    let mut conn = Connection::new(Role::Server, &config);
+    let t0 = Instant::now();
+    conn.handle_timeout(t0);
+    conn.handle_timeout(t0 + interval);
+    conn.consume_output(2);
+    // Half a frame, a second before the deadline: the peer is alive.
+    let answered = t0 + interval + timeout - Duration::from_secs(1);
+    conn.receive(&masked(0x82, &[0; 10])[..3]);
+    conn.handle_timeout(answered);
+    assert_eq!(conn.poll_timeout(), Some(answered + interval));
+    conn.handle_timeout(t0 + interval + timeout);
+    assert_eq!(conn.pending_output(), [], "no failure");
+    assert_eq!(conn.state(), State::Open);
+}
+
+/// How many silent connections test the echo server; both ends live in processes of their own, and
+/// `ulimit -n` here (20000) is far above it.
+const SILENT: usize = 2000;
+/// The example's default `--max-connections`.
+const MAX_CONNECTIONS: usize = 1024;
+
+#[test]
+fn silent_connections_to_the_echo_server_are_answered_408_or_503_in_bounded_threads_and_memory() {
+    let deadline = Duration::from_millis(500);
+    let server = EchoServer::start(&["--handshake-timeout-ms", "500"]);
+    let (threads_at_start, rss_at_start) = server.threads_and_rss_kib();
+    let (mut most_threads, mut most_rss) = (threads_at_start, rss_at_start);
+    let start = Instant::now();
+    let mut peers = Vec::with_capacity(SILENT);
+    for i in 0..SILENT {
+        // Connecting faster than the server accepts would overflow its accept queue: the dropped SYN
+        // is retried only after a second. Keep the queue well under its 128.
+        while i % 32 == 0 && server.accept_queue_len() > 64 {
+            thread::yield_now();
+        }
+        let peer = TcpStream::connect(server.addr).unwrap();
+        peer.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        peers.push((peer, Instant::now()));
+        if i % 100 == 99 {
+            let (threads, rss) = server.threads_and_rss_kib();
+            most_threads = most_threads.max(threads);
+            most_rss = most_rss.max(rss);
+        }
+    }
+    let connected = start.elapsed();
+    let (threads, rss) = server.threads_and_rss_kib();
+    let (most_threads, most_rss) = (most_threads.max(threads), most_rss.max(rss));
+
+    let (mut timed_out, mut refused) = (0, 0);
+    for (mut peer, opened) in peers {
+        let mut response = Vec::new();
+        if let Err(e) = peer.read_to_end(&mut response) {
+            panic!("a reset or a hang instead of an answer: {e}, after {response:?}");
+        }
+        if response.starts_with(b"HTTP/1.1 408 Request Timeout\r\n") {
+            timed_out += 1;
+            assert!(opened.elapsed() >= deadline, "408 before the deadline");
+        } else if response.starts_with(b"HTTP/1.1 503 Service Unavailable\r\n") {
+            refused += 1;
+        } else {
+            panic!("unexpected answer {:?}", String::from_utf8_lossy(&response));
+        }
+    }
+    let all_answered = start.elapsed();
+    // Every handshake thread ends once its 408 is written; give the last ones a moment to exit.
+    let mut threads_after = server.threads_and_rss_kib().0;
+    let waiting = Instant::now();
+    while threads_after > 2 && waiting.elapsed() < Duration::from_secs(2) {
+        thread::sleep(Duration::from_millis(10));
+        threads_after = server.threads_and_rss_kib().0;
+    }
+    eprintln!(
+        "{SILENT} silent connections in {connected:?}: {timed_out} answered 408, {refused} 503, all by \
+         {all_answered:?}; threads {threads_at_start} -> at most {most_threads} -> {threads_after}; \
+         VmRSS {rss_at_start} KiB -> at most {most_rss} KiB"
+    );
+    assert_eq!(timed_out + refused, SILENT);
+    // The first MAX_CONNECTIONS always get a thread; more do only if earlier ones ended meanwhile.
+    assert!(timed_out >= MAX_CONNECTIONS, "{timed_out} answered 408");
+    if connected < deadline {
+        assert_eq!(refused, SILENT - MAX_CONNECTIONS);
+    }
+    assert!(
+        all_answered <= connected + deadline + Duration::from_secs(2),
+        "all answered and closed after {all_answered:?}"
+    );
+    // One thread per connection under the cap, plus the accepting thread.
+    assert!(
+        most_threads <= MAX_CONNECTIONS + 2,
+        "{most_threads} threads"
+    );
+    // A thread's small stack (256 KiB reserved, a few pages touched) and its connection: measured at
+    // about 30 KiB per thread (2.3 MiB -> 33 MiB with 1024 threads). 64 KiB per connection allows for
+    // allocator arenas, yet not a 64 KiB buffer per handshake on top of what was measured.
+    assert!(
+        most_rss <= rss_at_start + (MAX_CONNECTIONS * 64),
+        "VmRSS grew from {rss_at_start} KiB to {most_rss} KiB"
+    );
+    assert!(
+        threads_after <= 2,
+        "{threads_after} threads after the deadline"
+    );
 }

@@ -74,3 +74,202 @@ pub fn allocations<T>(f: impl FnOnce() -> T) -> (T, usize) {
     let result = f();
     (result, CALLS.with(Cell::get) - before)
 }
+
+// ---- Raw peers: a TCP client that speaks just enough WebSocket to test a server byte for byte. ----
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+/// A valid upgrade request (RFC 6455 §1.3's key), as a browser would send it.
+#[allow(dead_code)]
+pub const UPGRADE_REQUEST: &[u8] = b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\
+    Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+
+/// The masking key every raw client frame uses.
+const RAW_KEY: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
+
+/// Connects to `addr` and sends an upgrade request; the response is for [`read_head`]. Reads give up after
+/// 10 s, so a server that hangs fails the test instead of hanging it.
+#[allow(dead_code)]
+pub fn send_upgrade(addr: SocketAddr) -> TcpStream {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream.write_all(UPGRADE_REQUEST).unwrap();
+    stream
+}
+
+/// Reads an HTTP response head, byte by byte so that nothing after it is consumed.
+#[allow(dead_code)]
+pub fn read_head(stream: &mut TcpStream) -> String {
+    let mut head = Vec::new();
+    let mut byte = [0u8];
+    while !head.ends_with(b"\r\n\r\n") {
+        stream.read_exact(&mut byte).unwrap();
+        head.push(byte[0]);
+    }
+    String::from_utf8(head).unwrap()
+}
+
+/// Reads the 101 answering [`send_upgrade`], asserting it is one.
+#[allow(dead_code)]
+pub fn read_101(stream: &mut TcpStream) {
+    let head = read_head(stream);
+    assert!(
+        head.starts_with("HTTP/1.1 101 Switching Protocols\r\n"),
+        "{head}"
+    );
+}
+
+/// Reads one unmasked frame (a server's) and returns all its bytes, header included.
+#[allow(dead_code)]
+pub fn read_frame(stream: &mut impl Read) -> Vec<u8> {
+    let mut frame = vec![0u8; 2];
+    stream.read_exact(&mut frame).unwrap();
+    assert_eq!(frame[1] & 0x80, 0, "a server frame is not masked");
+    let extended = match frame[1] & 0x7f {
+        126 => 2,
+        127 => 8,
+        _ => 0,
+    };
+    let mut length = vec![0u8; extended];
+    stream.read_exact(&mut length).unwrap();
+    frame.extend_from_slice(&length);
+    let len = match extended {
+        0 => u64::from(frame[1] & 0x7f),
+        _ => length.iter().fold(0, |n, b| n << 8 | u64::from(*b)),
+    };
+    let mut payload = vec![0u8; len as usize];
+    stream.read_exact(&mut payload).unwrap();
+    frame.extend_from_slice(&payload);
+    frame
+}
+
+/// A masked frame as a client sends it: `first` is FIN, RSV and opcode; the payload is under 126 bytes.
+#[allow(dead_code)]
+pub fn masked_frame(first: u8, payload: &[u8]) -> Vec<u8> {
+    assert!(payload.len() < 126);
+    let mut frame = vec![first, 0x80 | payload.len() as u8];
+    frame.extend_from_slice(&RAW_KEY);
+    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ RAW_KEY[i % 4]));
+    frame
+}
+
+/// The close frame a server sends: unmasked, code then reason (RFC 6455 §5.5.1).
+#[allow(dead_code)]
+pub fn close_frame(code: u16, reason: &str) -> Vec<u8> {
+    let mut frame = vec![0x88, 2 + reason.len() as u8];
+    frame.extend_from_slice(&code.to_be_bytes());
+    frame.extend_from_slice(reason.as_bytes());
+    frame
+}
+
+/// A client's close frame, masked.
+#[allow(dead_code)]
+pub fn masked_close(code: u16) -> Vec<u8> {
+    masked_frame(0x88, &code.to_be_bytes())
+}
+
+/// Reads until the peer ends the stream, asserting it ends cleanly (a FIN, not a reset); returns what
+/// arrived.
+#[allow(dead_code)]
+pub fn read_until_eof(stream: &mut TcpStream) -> Vec<u8> {
+    let mut rest = Vec::new();
+    match stream.read_to_end(&mut rest) {
+        Ok(_) => rest,
+        Err(e) => panic!("expected the stream to end cleanly, got {e} after {rest:?}"),
+    }
+}
+
+// ---- The echo server example, run as a child process. ----
+
+/// The `echo_server` example running as a child process, killed when dropped (also when a test fails).
+#[allow(dead_code)]
+pub struct EchoServer {
+    child: std::process::Child,
+    /// Where it listens.
+    pub addr: SocketAddr,
+}
+
+#[allow(dead_code)]
+impl EchoServer {
+    /// Starts the example built beside this test binary (`cargo test` builds the examples) on a free
+    /// port, with extra command-line flags.
+    pub fn start(flags: &[&str]) -> EchoServer {
+        use std::io::BufRead;
+        use std::process::{Command, Stdio};
+        // This binary is target/<profile>/deps/<name>; the examples are in target/<profile>/examples.
+        let exe = std::env::current_exe().unwrap();
+        let profile_dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
+        let binary = profile_dir.join("examples").join("echo_server");
+        let mut child = Command::new(&binary)
+            .args(["--addr", "127.0.0.1:0"])
+            .args(flags)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            // One line per refused handshake: not for the test's output.
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", binary.display()));
+        let stdout = child.stdout.take().unwrap();
+        let mut guard = EchoServer {
+            child,
+            addr: "0.0.0.0:0".parse().unwrap(),
+        };
+        let mut line = String::new();
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .unwrap();
+        // "echo server on ws://127.0.0.1:PORT/ — open http://… in a browser"
+        let addr = line
+            .split("ws://")
+            .nth(1)
+            .and_then(|rest| rest.split('/').next())
+            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"));
+        guard.addr = addr.parse().unwrap();
+        guard
+    }
+
+    /// The process's thread count and resident memory in KiB, from `/proc/PID/status`.
+    pub fn threads_and_rss_kib(&self) -> (usize, usize) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let field = |name: &str| -> usize {
+            let line = status
+                .lines()
+                .find(|line| line.starts_with(name))
+                .unwrap_or_else(|| panic!("no {name} in /proc/PID/status"));
+            line[name.len()..]
+                .split_whitespace()
+                .next()
+                .and_then(|n| n.parse().ok())
+                .unwrap()
+        };
+        (field("Threads:"), field("VmRSS:"))
+    }
+
+    /// How many connections wait in the listening socket's accept queue (the `rx_queue` that
+    /// `/proc/net/tcp` shows for a listening socket). The example listens with std's backlog of 128;
+    /// a connection beyond it has its SYN dropped and waits a second for the retry.
+    pub fn accept_queue_len(&self) -> usize {
+        let local = format!("0100007F:{:04X}", self.addr.port());
+        let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+        table
+            .lines()
+            .skip(1)
+            .map(|line| line.split_whitespace().collect::<Vec<_>>())
+            // st 0A: LISTEN
+            .find(|fields| fields[1] == local && fields[3] == "0A")
+            .and_then(|fields| fields[4].split(':').nth(1).map(str::to_owned))
+            .and_then(|rx| usize::from_str_radix(&rx, 16).ok())
+            .unwrap_or_else(|| panic!("no listening socket {local} in /proc/net/tcp"))
+    }
+}
+
+impl Drop for EchoServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

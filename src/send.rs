@@ -59,6 +59,10 @@ pub struct Sender {
     max_write_buffer: usize,
     /// A data message was queued since the connection's timers last looked (idle timeout).
     pub(crate) sent_message: bool,
+    /// Since the timers last looked, the transport took output while more waited behind it (a partial
+    /// write, or the rest of a queue that had backed up): the peer is reading, so it is alive.
+    pub(crate) drained_backlog: bool,
+    backed_up: bool,
     close_sent: bool,
     failed: bool,
     /// The kind of the fragmented message being sent, if one is open.
@@ -78,6 +82,8 @@ impl Sender {
             masks,
             max_write_buffer,
             sent_message: false,
+            drained_backlog: false,
+            backed_up: false,
             close_sent: false,
             failed: false,
             fragmenting: None,
@@ -192,8 +198,14 @@ impl Sender {
 
     /// Records that the first `n` bytes of [`Sender::pending_output`] were written.
     pub fn consume_output(&mut self, n: usize) {
+        if n == 0 {
+            return;
+        }
         self.unsent_pong = self.unsent_pong.and_then(|start| start.checked_sub(n));
         self.out.consume(n);
+        let more_waits = !self.out.is_empty();
+        self.drained_backlog |= self.backed_up || more_waits;
+        self.backed_up = more_waits;
     }
 
     /// The first `n` bytes of the output are being written by a driver that copied them out: a waiting

@@ -335,13 +335,16 @@ fn a_peer_that_stops_reading_bounds_the_queue_and_the_timers_end_the_stuck_write
 
 #[test]
 fn writers_on_six_threads_to_a_peer_that_stops_reading_are_refused_at_the_bound() {
-    let listener = listen();
     let config = never_reading_config();
     let bound = config.max_write_buffer;
     let start = Instant::now();
-    let mut peer = send_upgrade(listener.local_addr().unwrap());
-    let ws = accept_ws(&listener, &config);
-    read_101(&mut peer);
+    // A stream that takes nothing, so whether the bound is reached does not depend on how much the
+    // kernel's buffers happen to take.
+    let ws = WebSocket::from_parts(
+        Stuck::default(),
+        Connection::new(Role::Server, &config),
+        &[],
+    );
     let (_reader, writer) = ws.split().unwrap();
 
     // Six messages of 64 KiB are more than the bound: while one writer is stuck, others are refused.
@@ -443,7 +446,6 @@ impl TryClone for Stuck {
 }
 
 #[test]
-#[ignore = "bug: a second Writer's Error::Closed overwrites the deferred KeepaliveTimeout, so nobody learns why the connection ended"]
 fn the_error_that_ended_a_stuck_write_reaches_a_writer_or_the_reader() {
     let config = never_reading_config().close_timeout(ms(50));
     let ws = WebSocket::from_parts(
@@ -517,7 +519,6 @@ fn a_protocol_error_reaches_the_peer_as_1002_even_with_unread_bytes_behind_it() 
 }
 
 #[test]
-#[ignore = "bug: keepalive fails (1011) a live peer that keeps reading and sending while one long write is under way"]
 fn a_slow_reader_that_keeps_reading_and_sending_is_not_failed_by_keepalive_during_a_long_write() {
     let listener = listen();
     let addr = listener.local_addr().unwrap();
@@ -563,8 +564,15 @@ fn a_slow_reader_that_keeps_reading_and_sending_is_not_failed_by_keepalive_durin
     };
     let after = peer.join().unwrap();
     assert!(sent.is_ok(), "{sent:?}");
+    // A keepalive ping may go out before the first write returns with proof of progress; it is a
+    // legitimate frame. What must not come is a failure.
+    let (pings, rest): (Vec<_>, Vec<_>) = after.into_iter().partition(|f| f == &[0x89, 0x00]);
+    assert!(
+        pings.len() <= 1,
+        "at most the one ping sent before progress was seen"
+    );
     assert_eq!(
-        after,
+        rest,
         [close_frame(1000, "")],
         "the message, then the echo of the peer's close"
     );

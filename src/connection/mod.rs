@@ -38,7 +38,12 @@
 //! | close | 10 s | the close handshake (or the transport's end after it) outlasted `close_timeout`: drop the transport; an unanswered close is [`Error::CloseTimeout`] |
 //!
 //! Any bytes from the peer count as its answer to a keepalive ping, not only the pong: a pong cannot
-//! overtake a large frame the peer is still sending (RFC 6455 §5.4), and that peer is plainly alive.
+//! overtake a large frame the peer is still sending (RFC 6455 §5.4), and that peer is plainly alive. So
+//! does the transport taking output while more waits behind it (a write that took only part of the
+//! queue, or the rest of a queue that had backed up): our ping may wait behind that output, and a peer
+//! that keeps reading it is alive. A queue written whole at once proves nothing (the kernel's buffer
+//! takes it even from a vanished peer); a large one can fool the rule once, by the size of that
+//! buffer, never for longer.
 //! Errors of the timers come out of [`Connection::next_event`] once, like the peer's errors.
 
 use std::time::Instant;
@@ -296,7 +301,8 @@ impl Connection {
     /// ```
     pub fn handle_timeout(&mut self, now: Instant) {
         let seen = Seen {
-            bytes: std::mem::take(&mut self.received_bytes),
+            bytes: std::mem::take(&mut self.received_bytes)
+                | std::mem::take(&mut self.sender.drained_backlog),
             message: std::mem::take(&mut self.received_message)
                 | std::mem::take(&mut self.sender.sent_message),
             open: self.state() == State::Open,

@@ -317,3 +317,34 @@ fn messages_received_whole_before_the_transport_ended_are_still_handed_out() {
     );
     assert!(conn.is_drained());
 }
+
+#[test]
+fn a_peer_reading_output_that_backed_up_is_alive_while_our_ping_waits_behind_it() {
+    let (mut conn, t0) = started(&Config::default());
+    conn.sender().send_binary(&[0; 100_000]).unwrap();
+    conn.handle_timeout(t0 + secs(20));
+    assert!(
+        conn.poll_timeout() == Some(t0 + secs(40)),
+        "the ping is queued"
+    );
+    // The transport takes the queue a part at a time: the peer is reading it.
+    conn.consume_output(30_000);
+    conn.handle_timeout(t0 + secs(30));
+    conn.consume_output(30_000);
+    conn.handle_timeout(t0 + secs(45));
+    assert_eq!(conn.state(), State::Open, "not failed at the ping timeout");
+    assert!(matches!(conn.next_event(), Ok(None)));
+}
+
+#[test]
+fn output_written_whole_at_once_is_no_sign_of_life() {
+    // A vanished peer's kernel still takes small writes: they must not keep the connection open.
+    let (mut conn, t0) = started(&Config::default());
+    for i in 1..=4 {
+        conn.sender().send_text("tick").unwrap();
+        let n = conn.pending_output().len();
+        conn.consume_output(n);
+        conn.handle_timeout(t0 + secs(10 * i));
+    }
+    assert!(matches!(conn.next_event(), Err(Error::KeepaliveTimeout)));
+}

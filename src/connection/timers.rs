@@ -26,7 +26,7 @@ pub(crate) struct Due {
 /// What happened since the last update, as the connection saw it.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Seen {
-    /// Any bytes arrived from the peer.
+    /// The peer showed life: bytes arrived from it, or it took output that had backed up.
     pub(crate) bytes: bool,
     /// A data message was received or queued for sending.
     pub(crate) message: bool,

@@ -170,6 +170,9 @@ fn connect_tcp(url: &WsUrl, deadline: Instant) -> Result<TcpStream, Error> {
             Err(e) => last = e,
         }
     }
+    if last.kind() == ErrorKind::TimedOut && Instant::now() >= deadline {
+        return Err(Error::HandshakeTimeout);
+    }
     Err(last.into())
 }
 

@@ -83,7 +83,7 @@ pub(crate) fn write_queued<S: Transport>(
         if connection.is_drained() {
             return Err(drained_error(connection));
         }
-        timeouts.write(stream, connection.poll_timeout())?;
+        timeouts.write(stream, due_timers(connection))?;
         match stream.write(connection.pending_output()) {
             Ok(0) => return Err(io::Error::from(ErrorKind::WriteZero).into()),
             Ok(n) => connection.consume_output(n),
@@ -94,6 +94,19 @@ pub(crate) fn write_queued<S: Transport>(
     }
     stream.flush()?;
     Ok(())
+}
+
+/// Runs the timers that are due (a write that keeps making progress never times out, yet a deadline
+/// may pass during it) and returns the next deadline.
+pub(crate) fn due_timers(connection: &mut Connection) -> Option<Instant> {
+    let now = Instant::now();
+    if connection
+        .poll_timeout()
+        .is_some_and(|deadline| now >= deadline)
+    {
+        connection.handle_timeout(now);
+    }
+    connection.poll_timeout()
 }
 
 /// The error that ended a drained connection, if it has not been reported yet.

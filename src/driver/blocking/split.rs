@@ -198,7 +198,8 @@ impl<S: Transport> Writer<S> {
             queue(protocol.connection.sender())?
         };
         if let Err(error) = self.shared.write_queued(true) {
-            lock(&self.shared.protocol).deferred = Some(error);
+            // The first error says why the connection ended; a later `Closed` says only that it did.
+            lock(&self.shared.protocol).deferred.get_or_insert(error);
         }
         Ok(queued)
     }
@@ -275,7 +276,7 @@ impl<S: Transport> Output<S> {
                 self.chunk.extend_from_slice(&pending[..n]);
                 // The copied bytes stay queued until written; nothing may replace them meanwhile.
                 connection.pin_output(n);
-                connection.poll_timeout()
+                step::due_timers(connection)
             };
             self.timeouts.write(&mut self.stream, deadline)?;
             match self.stream.write(&self.chunk) {

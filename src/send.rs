@@ -64,6 +64,11 @@ pub struct Sender {
     pub(crate) drained_backlog: bool,
     backed_up: bool,
     close_sent: bool,
+    /// Where our close frame ends in the output, counted from the first unwritten byte, until written.
+    close_end: Option<usize>,
+    close_written: bool,
+    /// The transport ended or was dropped: nothing can be sent any more.
+    ended: bool,
     failed: bool,
     /// The kind of the fragmented message being sent, if one is open.
     fragmenting: Option<MessageKind>,
@@ -85,6 +90,9 @@ impl Sender {
             drained_backlog: false,
             backed_up: false,
             close_sent: false,
+            close_end: None,
+            close_written: false,
+            ended: false,
             failed: false,
             fragmenting: None,
             utf8: Utf8Validator::default(),
@@ -173,7 +181,7 @@ impl Sender {
     /// [`Event::Close`](crate::Event::Close) with `close` is natural and not an error.
     pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
         close::check_outgoing(code, reason)?;
-        if !self.close_sent {
+        if !self.close_sent && !self.ended {
             self.write_close(Some(code), reason);
         }
         Ok(())
@@ -202,6 +210,10 @@ impl Sender {
             return;
         }
         self.unsent_pong = self.unsent_pong.and_then(|start| start.checked_sub(n));
+        if let Some(end) = self.close_end {
+            self.close_end = end.checked_sub(n).filter(|&left| left > 0);
+            self.close_written = self.close_end.is_none();
+        }
         self.out.consume(n);
         let more_waits = !self.out.is_empty();
         self.drained_backlog |= self.backed_up || more_waits;
@@ -223,6 +235,17 @@ impl Sender {
 
     pub(crate) fn failed(&self) -> bool {
         self.failed
+    }
+
+    /// Whether our close frame has been written out whole: the close timeout runs from then.
+    pub(crate) fn close_written(&self) -> bool {
+        self.close_written
+    }
+
+    /// The transport is gone: every later send fails with [`Error::Closed`] instead of being queued
+    /// for nobody.
+    pub(crate) fn end(&mut self) {
+        self.ended = true;
     }
 
     /// Queues the keepalive ping, which, like the automatic pong, is never refused for room: it is one
@@ -283,7 +306,7 @@ impl Sender {
     }
 
     fn check_open(&self) -> Result<(), Error> {
-        if self.close_sent {
+        if self.close_sent || self.ended {
             Err(Error::Closed)
         } else {
             Ok(())
@@ -341,6 +364,7 @@ impl Sender {
         };
         self.write_frame(OpCode::Close, true, &payload[..len]);
         self.close_sent = true;
+        self.close_end = Some(self.out.bytes().len());
     }
 
     /// Encodes one frame into the output, returning where it starts; a client masks it with a fresh key

@@ -426,3 +426,52 @@ fn send_reports_an_io_error_for_a_queued_message_on_the_next_call_and_never_for_
     }
     assert_eq!(ws.connection().pending_output().len(), frame_len);
 }
+
+#[test]
+fn a_split_client_streams_large_messages_to_an_echo_while_reading_the_echoes() {
+    // Regression: the reader, winning the stream's lock, used to write a writer's whole message and
+    // block there while the echo server was itself blocked writing to us: neither side read. Keepalive
+    // is off, so a deadlock would hang rather than end in 1011; the channel's timeout catches it.
+    let config = big_config().ping_interval(None);
+    let server_config = config.clone();
+    let (url, server) = serve_one(move |stream| {
+        let Accepted::WebSocket(mut ws) = accept(stream, &server_config).unwrap() else {
+            panic!("not an upgrade")
+        };
+        while let Some((event, sender)) = ws.read_event().unwrap() {
+            if let Event::Binary(data) = event {
+                sender.send_binary(data).unwrap();
+            }
+        }
+    });
+    let ws = connect_with(&url, &ClientOptions::default(), &config).unwrap();
+    let (mut reader, writer) = ws.split().unwrap();
+    let (done, finished) = std::sync::mpsc::channel();
+    let count = 40;
+    thread::spawn(move || {
+        let sending = thread::spawn(move || {
+            for i in 0..count {
+                writer
+                    .send(Message::Binary(vec![i as u8; 1 << 20]))
+                    .unwrap();
+            }
+            writer
+        });
+        for i in 0..count {
+            match reader.read().unwrap() {
+                Some(Message::Binary(data)) => {
+                    assert!(data.len() == 1 << 20 && data.iter().all(|&b| b == i as u8))
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        let writer = sending.join().unwrap();
+        writer.close(CloseCode::NORMAL, "").unwrap();
+        while reader.read().unwrap().is_some() {}
+        done.send(()).unwrap();
+    });
+    finished
+        .recv_timeout(Duration::from_secs(60))
+        .expect("both directions finished");
+    server.join().unwrap();
+}

@@ -582,3 +582,65 @@ fn a_slow_reader_that_keeps_reading_and_sending_is_not_failed_by_keepalive_durin
         Some(&Message::Close(Some((CloseCode::NORMAL, String::new()))))
     );
 }
+
+#[test]
+fn a_close_from_another_thread_ends_a_reader_blocked_on_a_silent_peer_with_no_timer_running() {
+    // Regression: the reader's read was blocked without a timeout (keepalive off), and a close queued
+    // by a writer cannot wake it; its wait is now bounded by the close timeout.
+    let listener = listen();
+    let addr = listener.local_addr().unwrap();
+    let config = Config::default().ping_interval(None).close_timeout(ms(200));
+    let peer = thread::spawn(move || {
+        let mut peer = send_upgrade(addr);
+        read_101(&mut peer);
+        // Reads our close, never answers, and holds the stream open until we drop ours.
+        let close = read_frame(&mut peer);
+        (close, read_until_eof(&mut peer))
+    });
+    let (mut reader, writer) = accept_ws(&listener, &config).split().unwrap();
+    let reading = thread::spawn(move || {
+        let result = reader.read();
+        (result, Instant::now())
+    });
+    thread::sleep(ms(50)); // let the reader block first
+    let closed = Instant::now();
+    writer.close(CloseCode::GOING_AWAY, "bye").unwrap();
+    let (result, returned) = reading.join().unwrap();
+    assert!(matches!(result, Err(Error::CloseTimeout)), "{result:?}");
+    // At most one close timeout to wake, one more to expire.
+    let elapsed = returned - closed;
+    assert!(
+        elapsed >= ms(200) && elapsed <= ms(400) + MARGIN,
+        "{elapsed:?}"
+    );
+    drop(writer);
+    let (close, rest) = peer.join().unwrap();
+    assert_eq!(close, close_frame(1001, "bye"));
+    assert_eq!(rest, b"");
+}
+
+#[test]
+fn timeouts_too_large_for_instant_mean_never_and_do_not_panic() {
+    let listener = listen();
+    let url = format!("ws://{}/", listener.local_addr().unwrap());
+    let never = Config::default()
+        .handshake_timeout(Duration::MAX)
+        .ping_interval(Some(Duration::MAX))
+        .ping_timeout(Duration::MAX)
+        .idle_timeout(Some(Duration::MAX))
+        .close_timeout(Duration::MAX);
+    let server_config = never.clone();
+    let server = thread::spawn(move || {
+        let mut ws = accept_ws(&listener, &server_config);
+        while let Some(message) = ws.read().unwrap() {
+            if let Message::Text(_) = message {
+                ws.send(message).unwrap();
+            }
+        }
+    });
+    let mut ws = connect_with(&url, &ClientOptions::default(), &never).unwrap();
+    ws.send(Message::from("still here")).unwrap();
+    assert_eq!(ws.read().unwrap(), Some(Message::from("still here")));
+    ws.close(CloseCode::NORMAL, "").unwrap();
+    server.join().unwrap();
+}

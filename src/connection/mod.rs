@@ -35,7 +35,7 @@
 //! |---|---|---|
 //! | keepalive | 20 s + 20 s | nothing received for `ping_interval`: a ping; nothing received for `ping_timeout` after it: fail with 1011, [`Error::KeepaliveTimeout`] |
 //! | idle | off | no message either way for `idle_timeout`: close with 1001 (going away: the endpoint leaves, the peer did nothing wrong) |
-//! | close | 10 s | the close handshake (or the transport's end after it) outlasted `close_timeout`: drop the transport; an unanswered close is [`Error::CloseTimeout`] |
+//! | close | 10 s | from our close frame written out (or the peer's close, or a failure), the close handshake and the transport's end outlasted `close_timeout`: drop the transport; an unanswered close is [`Error::CloseTimeout`] |
 //!
 //! Any bytes from the peer count as its answer to a keepalive ping, not only the pong: a pong cannot
 //! overtake a large frame the peer is still sending (RFC 6455 §5.4), and that peer is plainly alive. So
@@ -193,6 +193,7 @@ impl Connection {
     pub fn receive_eof(&mut self) -> Result<(), Error> {
         let clean = self.receiver.close_received() || self.sender.failed();
         self.transport_ended = true;
+        self.sender.end();
         if clean {
             Ok(())
         } else {
@@ -306,6 +307,7 @@ impl Connection {
             message: std::mem::take(&mut self.received_message)
                 | std::mem::take(&mut self.sender.sent_message),
             open: self.state() == State::Open,
+            closing: self.closing(),
         };
         let due = self.timers.update(now, seen);
         if due.keepalive_failed {
@@ -319,6 +321,7 @@ impl Connection {
         }
         if due.close_expired {
             self.discard_input();
+            self.sender.end();
             let unanswered = self.sender.close_sent()
                 && !self.receiver.close_received()
                 && !self.sender.failed();
@@ -334,12 +337,22 @@ impl Connection {
         if self.is_drained() {
             return None;
         }
-        let open = self.state() == State::Open;
         self.timers.next_deadline(Seen {
             bytes: false,
             message: false,
-            open,
+            open: self.state() == State::Open,
+            closing: self.closing(),
         })
+    }
+
+    /// Whether the close timer runs: our close frame is written out (not merely queued behind a large
+    /// message the peer is still reading), the peer's close arrived, the connection failed, or the
+    /// transport ended.
+    fn closing(&self) -> bool {
+        self.sender.close_written()
+            || self.sender.failed()
+            || self.receiver.close_received()
+            || self.transport_ended
     }
 
     /// Whether the transport can be dropped: the peer ended it after the close, or the close timeout
@@ -357,6 +370,11 @@ impl Connection {
     /// Records that the first `n` bytes of [`Connection::pending_output`] were written.
     pub fn consume_output(&mut self, n: usize) {
         self.sender.consume_output(n)
+    }
+
+    /// `Config::close_timeout`, for a driver that bounds a wait the connection cannot see the end of.
+    pub(crate) fn close_timeout(&self) -> std::time::Duration {
+        self.timers.close_timeout()
     }
 
     /// See [`Sender::pin_output`]; for a driver that writes copies of the output from another thread.

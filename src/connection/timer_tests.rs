@@ -148,6 +148,7 @@ fn an_answered_close_is_clean_and_waits_only_for_the_transport() {
     let t0 = Instant::now();
     client.handle_timeout(t0);
     client.sender().close(CloseCode::NORMAL, "").unwrap();
+    take_output(&mut client);
     client.handle_timeout(t0);
     client.receive(&[0x88, 0x02, 0x03, 0xe8]);
     assert!(matches!(
@@ -190,14 +191,57 @@ fn a_failed_connection_is_bounded_by_the_close_timeout_too() {
 }
 
 #[test]
-fn the_close_timeout_drops_output_the_peer_never_read() {
+fn a_close_queued_behind_unread_output_is_ended_by_the_keepalive_then_the_close_timeout() {
+    // The close timer runs once our close frame is out; until then the keepalive bounds a peer that
+    // reads nothing.
     let (mut conn, t0) = started(&Config::default());
     conn.sender().send_binary(&[0; 1000]).unwrap();
     conn.sender().close(CloseCode::NORMAL, "").unwrap();
-    conn.handle_timeout(t0);
     conn.handle_timeout(t0 + secs(10));
+    assert!(
+        !conn.should_close_transport(),
+        "not yet: the close is not out"
+    );
+    conn.handle_timeout(t0 + secs(20));
+    conn.handle_timeout(t0 + secs(40));
+    assert!(matches!(conn.next_event(), Err(Error::KeepaliveTimeout)));
+    assert_eq!(conn.poll_timeout(), Some(t0 + secs(50)));
+    conn.handle_timeout(t0 + secs(50));
     assert!(!conn.pending_output().is_empty());
-    assert!(conn.should_close_transport());
+    assert!(conn.should_close_transport() && conn.is_drained());
+}
+
+#[test]
+fn the_close_timer_starts_when_the_close_frame_is_written_not_queued() {
+    let (mut conn, t0) = started(&Config::default());
+    conn.sender().send_binary(&[0; 1000]).unwrap();
+    conn.sender().close(CloseCode::NORMAL, "").unwrap();
+    conn.handle_timeout(t0 + secs(1));
+    // The peer reads the message slowly; the close frame goes out at 15 s.
+    conn.consume_output(500);
+    conn.handle_timeout(t0 + secs(8));
+    let rest = conn.pending_output().len();
+    conn.consume_output(rest - 1);
+    conn.handle_timeout(t0 + secs(14));
+    conn.consume_output(1);
+    conn.handle_timeout(t0 + secs(15));
+    assert_eq!(conn.poll_timeout(), Some(t0 + secs(25)));
+    conn.handle_timeout(t0 + secs(24));
+    assert!(!conn.is_drained());
+    conn.handle_timeout(t0 + secs(25));
+    assert!(matches!(conn.next_event(), Err(Error::CloseTimeout)));
+}
+
+#[test]
+fn nothing_is_queued_once_the_transport_ended() {
+    let (mut conn, _) = started(&Config::default());
+    assert!(matches!(conn.receive_eof(), Err(Error::AbnormalClosure)));
+    assert!(matches!(
+        conn.sender().send_text("lost"),
+        Err(Error::Closed)
+    ));
+    conn.sender().close(CloseCode::NORMAL, "").unwrap();
+    assert!(conn.pending_output().is_empty());
 }
 
 #[test]

@@ -30,8 +30,12 @@ pub(crate) struct Seen {
     pub(crate) bytes: bool,
     /// A data message was received or queued for sending.
     pub(crate) message: bool,
-    /// The connection is open (no close frame either way, not failed).
+    /// The connection is open (no close frame either way, not failed): the idle timer runs.
     pub(crate) open: bool,
+    /// The close is under way: our close frame was written out, the peer's arrived, the connection
+    /// failed, or the transport ended. The close timer runs from then; before, the keepalive bounds a
+    /// peer that does not read what precedes our close frame.
+    pub(crate) closing: bool,
 }
 
 #[derive(Debug)]
@@ -67,6 +71,10 @@ impl Timers {
         }
     }
 
+    pub(crate) fn close_timeout(&self) -> Duration {
+        self.close_timeout
+    }
+
     pub(crate) fn close_expired(&self) -> bool {
         self.close_expired
     }
@@ -85,29 +93,29 @@ impl Timers {
             self.last_message = Some(now);
         }
         let mut due = Due::default();
-        if seen.open {
+        if !seen.closing {
             match (self.ping_sent, self.ping_interval) {
-                (Some(sent), _) if now >= sent + self.ping_timeout => due.keepalive_failed = true,
-                (None, Some(interval)) if now >= self.last_bytes.unwrap_or(now) + interval => {
+                (Some(sent), _) if reached(now, sent, self.ping_timeout) => {
+                    due.keepalive_failed = true
+                }
+                (None, Some(interval)) if reached(now, self.last_bytes, interval) => {
                     due.ping = true;
                     self.ping_sent = Some(now);
                 }
                 _ => {}
             }
-            if let Some(idle) = self.idle_timeout {
-                due.idle = !due.keepalive_failed && now >= self.last_message.unwrap_or(now) + idle;
-            }
         }
-        // A close that starts now (idle, keepalive failure) is stamped now; one that started earlier was
-        // stamped by the first update that saw the connection no longer open.
-        if (!seen.open || due.idle || due.keepalive_failed) && self.close_started.is_none() {
+        if let (true, Some(idle)) = (seen.open, self.idle_timeout) {
+            due.idle = !due.keepalive_failed && reached(now, self.last_message, idle);
+        }
+        // A failure starts the close timer now; a close starts it from the first update that sees it
+        // under way.
+        if (seen.closing || due.keepalive_failed) && self.close_started.is_none() {
             self.close_started = Some(now);
         }
-        if let Some(started) = self.close_started {
-            if !self.close_expired && now >= started + self.close_timeout {
-                self.close_expired = true;
-                due.close_expired = true;
-            }
+        if !self.close_expired && reached(now, self.close_started, self.close_timeout) {
+            self.close_expired = true;
+            due.close_expired = true;
         }
         due
     }
@@ -118,20 +126,32 @@ impl Timers {
         if self.close_expired {
             return None;
         }
-        // A close not yet stamped needs the clock at once.
-        if !seen.open {
-            return Some(self.close_started.map_or(now, |t| t + self.close_timeout));
+        if seen.closing {
+            // A close not yet stamped needs the clock at once.
+            return match self.close_started {
+                Some(started) => started.checked_add(self.close_timeout),
+                None => Some(now),
+            };
         }
         let keepalive = match (self.ping_sent, self.ping_interval) {
-            (Some(sent), _) => Some(sent + self.ping_timeout),
-            (None, Some(interval)) => self.last_bytes.map(|t| t + interval),
+            (Some(sent), _) => sent.checked_add(self.ping_timeout),
+            (None, Some(interval)) => self.last_bytes.and_then(|t| t.checked_add(interval)),
             (None, None) => None,
         };
-        let idle = self
-            .idle_timeout
-            .and_then(|idle| self.last_message.map(|t| t + idle));
+        let idle = match (seen.open, self.idle_timeout) {
+            (true, Some(idle)) => self.last_message.and_then(|t| t.checked_add(idle)),
+            _ => None,
+        };
         [keepalive, idle].into_iter().flatten().min()
     }
+}
+
+/// Whether `after` has passed since `since`; a deadline past the end of `Instant`'s range never comes.
+fn reached(now: Instant, since: impl Into<Option<Instant>>, after: Duration) -> bool {
+    since
+        .into()
+        .and_then(|since| since.checked_add(after))
+        .is_some_and(|deadline| now >= deadline)
 }
 
 #[cfg(test)]
@@ -142,6 +162,7 @@ mod tests {
         bytes: false,
         message: false,
         open: true,
+        closing: false,
     };
 
     fn secs(n: u64) -> Duration {
@@ -221,6 +242,7 @@ mod tests {
         timers.update(t0, OPEN);
         let closing = Seen {
             open: false,
+            closing: true,
             ..OPEN
         };
         assert_eq!(
@@ -244,6 +266,25 @@ mod tests {
         let mut timers = Timers::new(&Config::default().ping_interval(None));
         timers.update(Instant::now(), OPEN);
         assert_eq!(timers.next_deadline(OPEN), None);
+    }
+
+    #[test]
+    fn a_timeout_too_large_for_instant_never_fires_and_never_panics() {
+        let t0 = Instant::now();
+        let config = Config::default()
+            .ping_interval(Some(Duration::MAX))
+            .idle_timeout(Some(Duration::MAX))
+            .close_timeout(Duration::MAX);
+        let mut timers = Timers::new(&config);
+        assert_eq!(timers.update(t0, OPEN), Due::default());
+        assert_eq!(timers.next_deadline(OPEN), None);
+        let closing = Seen {
+            open: false,
+            closing: true,
+            ..OPEN
+        };
+        assert_eq!(timers.update(t0 + secs(1), closing), Due::default());
+        assert_eq!(timers.next_deadline(closing), None);
     }
 
     #[test]

@@ -160,7 +160,10 @@ impl ClientHandshake {
                 protocols: options.protocols.clone(),
                 config: config.clone(),
             },
-            reader: HeadReader::new(now + config.handshake_timeout, config.max_handshake_size),
+            reader: HeadReader::new(
+                now.checked_add(config.handshake_timeout),
+                config.max_handshake_size,
+            ),
         })
     }
 

@@ -44,13 +44,14 @@ pub(crate) struct HeadReader<T> {
     used: usize,
     /// `max_handshake_size`: the buffer's capacity does not grow past it (plus one chunk) while reading.
     limit: usize,
-    deadline: Instant,
+    /// `None`: the timeout is too large for `Instant`, so it never comes.
+    deadline: Option<Instant>,
     timed_out: bool,
     phase: Phase<T>,
 }
 
 impl<T> HeadReader<T> {
-    pub(crate) fn new(deadline: Instant, limit: usize) -> HeadReader<T> {
+    pub(crate) fn new(deadline: Option<Instant>, limit: usize) -> HeadReader<T> {
         HeadReader {
             buf: Vec::new(),
             used: 0,
@@ -147,7 +148,7 @@ impl<T> HeadReader<T> {
     /// The deadline, while the outcome is not decided.
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
         match self.phase {
-            Phase::Reading => Some(self.deadline),
+            Phase::Reading => self.deadline,
             _ => None,
         }
     }
@@ -156,7 +157,7 @@ impl<T> HeadReader<T> {
     /// [`Error::HandshakeTimeout`]; that error is returned here (now and on later calls) and by `poll`.
     pub(crate) fn handle_timeout(&mut self, now: Instant) -> Result<(), Error> {
         if let Phase::Reading = self.phase {
-            if now >= self.deadline {
+            if self.deadline.is_some_and(|deadline| now >= deadline) {
                 self.timed_out = true;
                 self.fail(Error::HandshakeTimeout);
             }

@@ -50,7 +50,10 @@ impl ServerHandshake {
     pub fn new(config: &Config, now: Instant) -> ServerHandshake {
         ServerHandshake {
             config: config.clone(),
-            reader: HeadReader::new(now + config.handshake_timeout, config.max_handshake_size),
+            reader: HeadReader::new(
+                now.checked_add(config.handshake_timeout),
+                config.max_handshake_size,
+            ),
         }
     }
 

@@ -96,7 +96,10 @@ pub fn accept_with<S: Transport>(
         }
         Decision::Accept(acceptance) => acceptance.protocol,
     };
-    timeouts.write(&mut stream, Some(Instant::now() + config.close_timeout))?;
+    timeouts.write(
+        &mut stream,
+        Instant::now().checked_add(config.close_timeout),
+    )?;
     stream.write_all(&response)?;
     stream.flush()?;
     let connection = Connection::new(Role::Server, config);
@@ -111,7 +114,7 @@ pub fn accept_with<S: Transport>(
 /// bytes are not waited for: a silent peer must not hold the connection past the refusal.
 fn refuse<S: Transport>(stream: &mut S, timeouts: &mut Timeouts, config: &Config, response: &[u8]) {
     let sent = timeouts
-        .write(stream, Some(Instant::now() + config.close_timeout))
+        .write(stream, Instant::now().checked_add(config.close_timeout))
         .and_then(|()| stream.write_all(response))
         .and_then(|()| stream.flush())
         .and_then(|()| stream.shutdown_write());
@@ -151,26 +154,34 @@ pub fn connect_with(
             "wss:// needs a TLS stream: open one and call client()",
         ));
     }
-    let stream = connect_tcp(&parsed, started + config.handshake_timeout)?;
+    let stream = connect_tcp(&parsed, started.checked_add(config.handshake_timeout))?;
     // Frames are written whole; Nagle's algorithm would only delay small messages.
     stream.set_nodelay(true)?;
     client_from(stream, &parsed, options, config, started)
 }
 
-/// Tries each address of the host in turn until one connects, within the handshake deadline.
-fn connect_tcp(url: &WsUrl, deadline: Instant) -> Result<TcpStream, Error> {
+/// Tries each address of the host in turn until one connects, within the handshake deadline (`None`:
+/// the system's own connect timeout).
+fn connect_tcp(url: &WsUrl, deadline: Option<Instant>) -> Result<TcpStream, Error> {
     let mut last = io::Error::new(ErrorKind::NotFound, "the host has no address");
+    let passed = || deadline.is_some_and(|deadline| Instant::now() >= deadline);
     for addr in (url.host.as_str(), url.port).to_socket_addrs()? {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
+        if passed() {
             return Err(Error::HandshakeTimeout);
         }
-        match TcpStream::connect_timeout(&addr, left) {
+        let connected = match deadline {
+            Some(deadline) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                TcpStream::connect_timeout(&addr, left.max(Duration::from_millis(1)))
+            }
+            None => TcpStream::connect(addr),
+        };
+        match connected {
             Ok(stream) => return Ok(stream),
             Err(e) => last = e,
         }
     }
-    if last.kind() == ErrorKind::TimedOut && Instant::now() >= deadline {
+    if last.kind() == ErrorKind::TimedOut && passed() {
         return Err(Error::HandshakeTimeout);
     }
     Err(last.into())

@@ -79,6 +79,9 @@ pub(crate) fn write_queued<S: Transport>(
     stream: &mut S,
     timeouts: &mut Timeouts,
 ) -> Result<(), Error> {
+    if connection.pending_output().is_empty() {
+        return Ok(());
+    }
     while !connection.pending_output().is_empty() {
         if connection.is_drained() {
             return Err(drained_error(connection));
@@ -92,8 +95,31 @@ pub(crate) fn write_queued<S: Transport>(
             Err(e) => return Err(e.into()),
         }
     }
-    stream.flush()?;
-    Ok(())
+    flush(stream, timeouts, || {
+        if connection.is_drained() {
+            Err(drained_error(connection))
+        } else {
+            Ok(due_timers(connection))
+        }
+    })
+}
+
+/// Flushes the stream (a TLS stream writes its buffered records here, and may time out as a write
+/// does); `timers` runs the timers that are due and gives the next deadline, or the error that ends
+/// the wait.
+pub(crate) fn flush<S: Transport>(
+    stream: &mut S,
+    timeouts: &mut Timeouts,
+    mut timers: impl FnMut() -> Result<Option<Instant>, Error>,
+) -> Result<(), Error> {
+    loop {
+        timeouts.write(stream, timers()?)?;
+        match stream.flush() {
+            Ok(()) => return Ok(()),
+            Err(e) if is_timeout(&e) || e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
 
 /// Runs the timers that are due (a write that keeps making progress never times out, yet a deadline

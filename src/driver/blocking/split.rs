@@ -2,14 +2,19 @@
 //!
 //! Both share the [`Connection`] under a lock held only for the protocol work, never across a blocking
 //! read or write, so the reader's automatic pongs and close replies join the one output queue in order
-//! with the application's frames. Writing takes a second lock, on the stream. A writer waits for it (so
-//! `send` blocks while the peer is slow, which is the backpressure); the reader never does: it leaves its
-//! pongs to the thread that is writing and goes back to reading. If the reader waited, two peers blocked
-//! writing to each other would deadlock, each with a full receive buffer nobody reads.
+//! with the application's frames. Writing takes a second lock, on the stream. A writer waits for it and
+//! for the peer (so `send` blocks while the peer is slow, which is the backpressure); the reader never
+//! waits on either: it skips writing while a writer holds the stream, writes only what the socket takes
+//! at once, and leaves the rest to the writers (or to its next turn, soon) and goes back to reading. If
+//! the reader waited, two peers blocked writing to each other would deadlock, each with a full receive
+//! buffer nobody reads.
+//!
+//! The reader's wait is bounded by `Config::close_timeout` even when no timer runs, so that a close
+//! started by a writer (which cannot wake a read already blocked) is seen in time.
 
 use std::io::{self, ErrorKind};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::io::{self as step, Next, Timeouts};
 use super::{Transport, TryClone, WebSocket};
@@ -21,6 +26,19 @@ const WRITE_CHUNK: usize = 64 << 10;
 
 /// How much a reader reads at once; it copies into the connection, unmasking on the way.
 const READ_CHUNK: usize = 16 << 10;
+
+/// How long the reader lets a write take before it leaves the rest to the writers.
+const READER_WRITE_PATIENCE: Duration = Duration::from_millis(1);
+
+/// How soon the reader tries again to write output it left behind.
+const READER_WRITE_RETRY: Duration = Duration::from_millis(50);
+
+/// Whether a write waits for the stream and the peer (a writer) or takes only a moment (the reader).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Patience {
+    Wait,
+    Moment,
+}
 
 /// The receiving half of a split [`WebSocket`]: reads messages while [`Writer`]s send.
 #[derive(Debug)]
@@ -105,11 +123,12 @@ impl<S: Transport> Reader<S> {
         loop {
             match self.next_step() {
                 Ok(Next::Event) => {
-                    let mut protocol = lock(&self.shared.protocol);
-                    return Ok(protocol
+                    let event = lock(&self.shared.protocol)
                         .connection
-                        .next_event()?
-                        .map(|(event, _)| Message::from(event)));
+                        .next_event()
+                        .map(|event| event.map(|(event, _)| Message::from(event)));
+                    // A writer's timer may have failed the connection since the event was found.
+                    return event.map_err(|error| self.linger_then(error));
                 }
                 Ok(Next::Done) => return Ok(None),
                 Ok(Next::Read(deadline)) => {
@@ -130,7 +149,7 @@ impl<S: Transport> Reader<S> {
     }
 
     fn next_step(&mut self) -> Result<Next, Error> {
-        self.shared.write_queued(false)?;
+        self.shared.write_queued(Patience::Moment)?;
         let mut protocol = lock(&self.shared.protocol);
         let Protocol {
             connection,
@@ -139,7 +158,20 @@ impl<S: Transport> Reader<S> {
         } = &mut *protocol;
         // Both handles reach the same socket, so the reader's may shut its write side down; the
         // connection says so only once all output is written.
-        step::next_step(connection, &mut self.stream, shut_down)
+        let next = step::next_step(connection, &mut self.stream, shut_down)?;
+        let Next::Read(deadline) = next else {
+            return Ok(next);
+        };
+        let wait = if connection.pending_output().is_empty() {
+            connection.close_timeout()
+        } else {
+            READER_WRITE_RETRY
+        };
+        let wake = Instant::now().checked_add(wait);
+        Ok(Next::Read(match (deadline, wake) {
+            (Some(deadline), Some(wake)) => Some(deadline.min(wake)),
+            (deadline, wake) => deadline.or(wake),
+        }))
     }
 
     fn read_once(&mut self, deadline: Option<Instant>) -> Result<(), Error> {
@@ -197,7 +229,7 @@ impl<S: Transport> Writer<S> {
             }
             queue(protocol.connection.sender())?
         };
-        if let Err(error) = self.shared.write_queued(true) {
+        if let Err(error) = self.shared.write_queued(Patience::Wait) {
             // The first error says why the connection ended; a later `Closed` says only that it did.
             lock(&self.shared.protocol).deferred.get_or_insert(error);
         }
@@ -220,7 +252,7 @@ impl<S: Transport> Writer<S> {
         if let Some(error) = lock(&self.shared.protocol).deferred.take() {
             return Err(error);
         }
-        self.shared.write_queued(true)
+        self.shared.write_queued(Patience::Wait)
     }
 
     /// Bytes queued and not yet written.
@@ -233,23 +265,21 @@ impl<S: Transport> Writer<S> {
 }
 
 impl<S: Transport> Shared<S> {
-    /// Writes what is queued. `wait`: whether to wait for a thread that is writing already, or leave the
-    /// output to it (see the module docs).
-    fn write_queued(&self, wait: bool) -> Result<(), Error> {
+    /// Writes what is queued; see the module docs for the two patiences.
+    fn write_queued(&self, patience: Patience) -> Result<(), Error> {
         loop {
-            let mut output = if wait {
-                lock(&self.output)
-            } else {
-                match self.output.try_lock() {
+            let mut output = match patience {
+                Patience::Wait => lock(&self.output),
+                Patience::Moment => match self.output.try_lock() {
                     Ok(output) => output,
                     Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
                     Err(TryLockError::WouldBlock) => return Ok(()),
-                }
+                },
             };
-            output.write_all_from(&self.protocol)?;
+            let all_written = output.write_all_from(&self.protocol, patience)?;
             drop(output);
             // Output that a reader queued and left to us after we found the queue empty.
-            if lock(&self.protocol).connection.pending_output().is_empty() {
+            if !all_written || lock(&self.protocol).connection.pending_output().is_empty() {
                 return Ok(());
             }
         }
@@ -258,8 +288,17 @@ impl<S: Transport> Shared<S> {
 
 impl<S: Transport> Output<S> {
     /// Writes the connection's output a chunk at a time, holding its lock only to copy the chunk out
-    /// and, once written, to drop it from the queue.
-    fn write_all_from(&mut self, protocol: &Mutex<Protocol>) -> Result<(), Error> {
+    /// and, once written, to drop it from the queue. Returns whether everything was written: the reader
+    /// gives up after a moment, and once the connection is drained its output is abandoned (the reader
+    /// then reports why; a writer gets [`Error::Closed`]).
+    fn write_all_from(
+        &mut self,
+        protocol: &Mutex<Protocol>,
+        patience: Patience,
+    ) -> Result<bool, Error> {
+        if lock(protocol).connection.pending_output().is_empty() {
+            return Ok(true);
+        }
         loop {
             let deadline = {
                 let mut protocol = lock(protocol);
@@ -268,7 +307,10 @@ impl<S: Transport> Output<S> {
                     break;
                 }
                 if connection.is_drained() {
-                    return Err(step::drained_error(connection));
+                    return match patience {
+                        Patience::Wait => Err(Error::Closed),
+                        Patience::Moment => Ok(false),
+                    };
                 }
                 let pending = connection.pending_output();
                 let n = pending.len().min(WRITE_CHUNK);
@@ -276,12 +318,13 @@ impl<S: Transport> Output<S> {
                 self.chunk.extend_from_slice(&pending[..n]);
                 // The copied bytes stay queued until written; nothing may replace them meanwhile.
                 connection.pin_output(n);
-                step::due_timers(connection)
+                limit(patience, step::due_timers(connection))
             };
             self.timeouts.write(&mut self.stream, deadline)?;
             match self.stream.write(&self.chunk) {
                 Ok(0) => return Err(io::Error::from(ErrorKind::WriteZero).into()),
                 Ok(n) => lock(protocol).connection.consume_output(n),
+                Err(e) if step::is_timeout(&e) && patience == Patience::Moment => return Ok(false),
                 Err(e) if step::is_timeout(&e) => {
                     lock(protocol).connection.handle_timeout(Instant::now())
                 }
@@ -289,7 +332,34 @@ impl<S: Transport> Output<S> {
                 Err(e) => return Err(e.into()),
             }
         }
-        self.stream.flush()?;
-        Ok(())
+        let Output {
+            stream, timeouts, ..
+        } = self;
+        if patience == Patience::Moment {
+            // The reader tries once, and leaves a slow flush to the writers as it leaves slow writes.
+            timeouts.write(stream, limit(patience, None))?;
+            return match stream.flush() {
+                Ok(()) => Ok(true),
+                Err(e) if step::is_timeout(&e) || e.kind() == ErrorKind::Interrupted => Ok(false),
+                Err(e) => Err(e.into()),
+            };
+        }
+        step::flush(stream, timeouts, || {
+            let mut protocol = lock(protocol);
+            let connection = &mut protocol.connection;
+            if connection.is_drained() {
+                return Err(Error::Closed);
+            }
+            Ok(step::due_timers(connection))
+        })?;
+        Ok(true)
+    }
+}
+
+/// The deadline of a write: the reader waits a moment at most.
+fn limit(patience: Patience, deadline: Option<Instant>) -> Option<Instant> {
+    match (patience, Instant::now().checked_add(READER_WRITE_PATIENCE)) {
+        (Patience::Moment, Some(moment)) => Some(deadline.map_or(moment, |d| d.min(moment))),
+        _ => deadline,
     }
 }

@@ -12,7 +12,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let Some((&mode, rest)) = data.split_first() else { return };
     let config = Config::default().rng_seed(Some(7));
     let url = WsUrl::parse("ws://example.com/chat").unwrap();
-    let options = ClientOptions { protocols: vec!["chat".into(), "superchat".into()], ..Default::default() };
+    let options = ClientOptions::new().protocol("chat").protocol("superchat");
     let mut client = ClientHandshake::new(&url, &options, &config, Instant::now()).unwrap();
     let Ok(Some((Incoming::Upgrade(upgrade), _))) = read_request(client.request(), &config) else {
         panic!("our own request must be a valid upgrade")

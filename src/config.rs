@@ -17,7 +17,7 @@ use crate::error::Error;
 /// |---|---|---|
 /// | `max_frame_size` | 16 MiB | one frame's payload; a larger declared length fails with 1009 before any of it is held |
 /// | `max_message_size` | 16 MiB | one message, all fragments together (1009) |
-/// | `max_write_buffer` | 4 MiB | output queued and not yet written; past it `send_*` refuses with [`Error::WriteBufferFull`](crate::Error::WriteBufferFull) |
+/// | `max_write_buffer` | 4 MiB | output queued and not yet written; at or past it `send_*` refuses with [`Error::WriteBufferFull`](crate::Error::WriteBufferFull), and an event loop stops reading |
 /// | `max_handshake_size` | 8 KiB | the request or response head (431) |
 /// | `max_headers` | 64 | header lines in a head (431) |
 /// | `handshake_timeout` | 10 s | the whole opening handshake, from the moment the transport is accepted (408) |
@@ -37,7 +37,7 @@ use crate::error::Error;
 /// |---|---|---|
 /// | input (the frame being received) | `max_frame_size` + 4 KiB | 16 MiB |
 /// | reassembly of a fragmented message | `max_message_size` | 16 MiB |
-/// | output | `max_write_buffer` (or one larger message sent alone) + a pong and a close | 4 MiB |
+/// | output | `max_write_buffer` + one message + a pong and a close | 4 MiB + the largest message sent |
 /// | handshake head | `max_handshake_size` + one 4 KiB read | 12 KiB |
 /// | total | | ≈ 36 MiB |
 ///
@@ -62,10 +62,11 @@ pub struct Config {
     pub max_frame_size: usize,
     /// The largest message accepted, all fragments together; exceeding it fails with 1009. Default 16 MiB.
     pub max_message_size: usize,
-    /// The most output queued and not yet written. A message that would take the queue past it is refused
-    /// with [`Error::WriteBufferFull`] before anything is queued, unless the queue is empty (so one message
-    /// larger than the bound can still be sent). Automatic pongs and close frames are never refused.
-    /// Default 4 MiB.
+    /// The high-water mark of output queued and not yet written. While the queue holds this much or
+    /// more, messages are refused with [`Error::WriteBufferFull`] before anything is queued, and an
+    /// event-loop driver stops reading from the peer and handing out its events; below it any message is
+    /// taken, so the queue stays within this bound plus one message. Automatic pongs and close frames
+    /// are never refused. Default 4 MiB.
     pub max_write_buffer: usize,
     /// The largest handshake request or response head, in bytes; larger is 431 (server) or an error
     /// (client). Default 8 KiB.

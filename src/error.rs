@@ -71,9 +71,9 @@ pub enum Error {
     /// sent, fragments out of order, invalid UTF-8 in text fragments, a subprotocol the client did not
     /// offer. The text says which.
     Misuse(&'static str),
-    /// Sending this message would take the queued output past `Config::max_write_buffer`: it was **not**
-    /// queued. Write out what is queued (or wait until the driver says it may send again), then retry
-    /// or drop it.
+    /// The queued output is at or past `Config::max_write_buffer`: this message was **not** queued.
+    /// Write out what is queued (or wait until the driver says it may send again), then retry or drop
+    /// it.
     WriteBufferFull {
         /// Bytes queued and not yet written.
         buffered: usize,

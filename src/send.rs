@@ -35,19 +35,23 @@ impl MessageKind {
 /// Queues frames for sending: the one way to send, whether you hold a [`crate::Connection`]
 /// ([`crate::Connection::sender`]), an event (the sender comes beside it) or a driver's socket.
 ///
-/// Output is bounded: a message that would take the queue past `Config::max_write_buffer` is refused
-/// with [`Error::WriteBufferFull`] before anything is queued, and every other error also means nothing
-/// was queued. [`Sender::buffered_amount`] tells how much waits, as the browser's `bufferedAmount` does.
+/// Output is bounded: while the queue holds `Config::max_write_buffer` bytes or more, a message is
+/// refused with [`Error::WriteBufferFull`] before anything is queued (below the bound any message is
+/// taken, so the queue never exceeds the bound plus one message), and every other error also means
+/// nothing was queued. [`Sender::buffered_amount`] tells how much waits, as the browser's
+/// `bufferedAmount` does.
 ///
 /// ```
 /// use wscore::{Config, Connection, Error, Role};
 /// let mut server = Connection::new(Role::Server, &Config::default().max_write_buffer(1000));
 /// let sender = server.sender();
 /// sender.send_binary(&[0; 600]).unwrap();
-/// assert_eq!(sender.buffered_amount(), 604);
+/// sender.send_binary(&[0; 600]).unwrap(); // below the bound: taken whole
+/// assert_eq!(sender.buffered_amount(), 1208);
+/// assert!(sender.is_full());
 /// // Not queued: the caller may retry once the driver has written the output.
-/// assert!(matches!(sender.send_binary(&[0; 600]), Err(Error::WriteBufferFull { .. })));
-/// assert_eq!(sender.buffered_amount(), 604);
+/// assert!(matches!(sender.send_binary(&[0; 1]), Err(Error::WriteBufferFull { .. })));
+/// assert_eq!(sender.buffered_amount(), 1208);
 /// ```
 #[derive(Debug)]
 pub struct Sender {
@@ -139,7 +143,7 @@ impl Sender {
         fin: bool,
     ) -> Result<(), Error> {
         self.check_open()?;
-        self.check_room(payload.len())?;
+        self.check_room()?;
         let opcode = match self.fragmenting {
             None => kind.opcode(),
             Some(open) if open == kind => OpCode::Continuation,
@@ -197,11 +201,12 @@ impl Sender {
         self.out.bytes().len()
     }
 
-    /// Whether a message of `len` payload bytes would be queued now rather than refused with
-    /// [`Error::WriteBufferFull`]: an event loop stops producing when this turns false and resumes once
-    /// the output drains.
-    pub fn has_room_for(&self, len: usize) -> bool {
-        self.check_room(len).is_ok()
+    /// Whether the output is at or past `Config::max_write_buffer` (the high-water mark): messages are
+    /// refused with [`Error::WriteBufferFull`] until the driver has written some of it out. An event loop
+    /// stops producing (and stops handing out events) while this is true, and resumes once it drains.
+    pub fn is_full(&self) -> bool {
+        let buffered = self.buffered_amount();
+        buffered > 0 && buffered >= self.max_write_buffer
     }
 
     /// Records that the first `n` bytes of [`Sender::pending_output`] were written.
@@ -313,12 +318,11 @@ impl Sender {
         }
     }
 
-    /// Refuses a frame that would take the output past its bound, unless the output is empty: a single
-    /// message larger than the bound can still be sent, one at a time.
-    fn check_room(&self, payload_len: usize) -> Result<(), Error> {
+    /// Refuses a frame while the output is at or past its bound; below it, any message is taken, so the
+    /// queue never holds more than the bound plus one message.
+    fn check_room(&self) -> Result<(), Error> {
         let buffered = self.buffered_amount();
-        let frame_len = payload_len.saturating_add(MAX_HEADER_LEN);
-        if buffered > 0 && buffered.saturating_add(frame_len) > self.max_write_buffer {
+        if self.is_full() {
             return Err(Error::WriteBufferFull {
                 buffered,
                 max: self.max_write_buffer,
@@ -334,7 +338,7 @@ impl Sender {
                 "a new message while a fragmented one is open",
             ));
         }
-        self.check_room(payload.len())?;
+        self.check_room()?;
         self.write_frame(opcode, true, payload);
         self.sent_message = true;
         Ok(())
@@ -345,7 +349,7 @@ impl Sender {
         if payload.len() > MAX_CONTROL_PAYLOAD {
             return Err(Error::Misuse("control frame payload over 125 bytes"));
         }
-        self.check_room(payload.len())?;
+        self.check_room()?;
         self.write_frame(opcode, true, payload);
         Ok(())
     }

@@ -245,34 +245,43 @@ fn nothing_is_queued_once_the_transport_ended() {
 }
 
 #[test]
-fn a_message_past_the_write_bound_is_refused_before_queueing() {
+fn a_message_is_refused_before_queueing_while_the_output_is_at_its_bound() {
     let mut conn = Connection::new(Role::Server, &Config::default().max_write_buffer(100));
     let sender = conn.sender();
     sender.send_binary(&[1; 60]).unwrap();
+    assert!(!sender.is_full(), "62 bytes, below the bound");
+    sender.send_binary(&[1; 60]).unwrap();
+    assert!(
+        sender.is_full(),
+        "124 bytes: the bound plus one message at most"
+    );
     let before = sender.pending_output().to_vec();
     for attempt in [
-        sender.send_binary(&[2; 60]),
-        sender.send_text("x".repeat(60).as_str()),
-        sender.send_ping(&[3; 60]),
-        sender.send_fragment(MessageKind::Binary, &[4; 60], true),
+        sender.send_binary(&[2; 1]),
+        sender.send_text("x"),
+        sender.send_ping(&[3; 1]),
+        sender.send_pong(&[3; 1]),
+        sender.send_fragment(MessageKind::Binary, &[4; 1], true),
     ] {
         assert!(matches!(
             attempt,
             Err(Error::WriteBufferFull {
-                buffered: 62,
+                buffered: 124,
                 max: 100
             })
         ));
     }
     assert_eq!(sender.pending_output(), &before[..], "nothing was queued");
-    assert!(sender.has_room_for(20) && !sender.has_room_for(60));
-    sender.consume_output(before.len());
+    // Written down to below the bound: taken again.
+    sender.consume_output(30);
+    assert!(!sender.is_full());
     sender.send_binary(&[2; 60]).unwrap();
 }
 
 #[test]
-fn one_message_larger_than_the_bound_goes_when_the_queue_is_empty() {
+fn one_message_larger_than_the_bound_goes_when_the_queue_is_below_it() {
     let mut conn = Connection::new(Role::Server, &Config::default().max_write_buffer(100));
+    conn.sender().send_binary(&[0; 50]).unwrap();
     conn.sender().send_binary(&[0; 1000]).unwrap();
     assert!(matches!(
         conn.sender().send_binary(&[0; 1]),

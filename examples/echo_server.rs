@@ -1,14 +1,17 @@
 //! Echoes every text and binary message; a plain `GET /` gets a page that talks to the echo from the
-//! browser. One thread per connection, at most `--max-connections` at once: beyond that a new connection
-//! is answered `503 Service Unavailable` and closed, so opening sockets cannot exhaust the server. A
-//! connection that sends nothing is answered 408 at the handshake deadline; after the handshake the
-//! core's keepalive ends a silent peer.
+//! browser. With the `mio` feature it serves on event loops (`--driver mio`, the default then; `--threads
+//! N` loops sharing the port); `--driver blocking` serves one thread per connection. Either way at most
+//! `--max-connections` at once: beyond that a new connection is answered `503 Service Unavailable` and
+//! closed, so opening sockets cannot exhaust the server. A connection that sends nothing is answered 408
+//! at the handshake deadline; after the handshake the core's keepalive ends a silent peer.
 //!
-//! `cargo run --release --example echo_server -- --addr 127.0.0.1:9001`, then open http://127.0.0.1:9001/
+//! `cargo run --release --features mio --example echo_server -- --addr 127.0.0.1:9001`, then open
+//! http://127.0.0.1:9001/
 //!
-//! Flags: `--addr HOST:PORT` (127.0.0.1:9001), `--max-connections N` (1024), `--handshake-timeout-ms MS`
-//! (10000), `--origin ORIGIN` (repeatable: only pages from these origins may open a WebSocket; others
-//! get 403, the defence against cross-site WebSocket hijacking; by default any page may).
+//! Flags: `--addr HOST:PORT` (127.0.0.1:9001), `--driver mio|blocking`, `--threads N` (1, mio only),
+//! `--max-connections N` (1024 blocking, 10000 mio), `--handshake-timeout-ms MS` (10000), `--origin
+//! ORIGIN` (repeatable: only pages from these origins may open a WebSocket; others get 403, the defence
+//! against cross-site WebSocket hijacking; by default any page may).
 
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
@@ -18,23 +21,22 @@ use std::thread;
 use std::time::Duration;
 
 use wscore::driver::blocking::{accept_with, Accepted};
-use wscore::handshake::{AllowedOrigins, Decision, HttpResponse};
+use wscore::handshake::{AllowedOrigins, Decision, HttpResponse, Request, Upgrade};
 use wscore::{Config, Error, Event};
 
 const PAGE: &str = include_str!("echo_page.html");
 
 struct Options {
     addr: String,
-    max_connections: usize,
+    mio: bool,
+    threads: usize,
+    max_connections: Option<usize>,
     config: Config,
     origins: Vec<String>,
 }
 
 fn main() -> std::io::Result<()> {
     let options = parse_options(std::env::args().skip(1));
-    let listener = TcpListener::bind(&options.addr)?;
-    let addr = listener.local_addr()?;
-    println!("echo server on ws://{addr}/ — open http://{addr}/ in a browser");
     let origins = match options.origins.is_empty() {
         true => None,
         false => match AllowedOrigins::new(options.origins.iter().map(String::as_str)) {
@@ -45,6 +47,22 @@ fn main() -> std::io::Result<()> {
             }
         },
     };
+    #[cfg(feature = "mio")]
+    if options.mio {
+        return event_loop::run(&options, origins);
+    }
+    serve_blocking(&options, origins)
+}
+
+fn announce(addr: std::net::SocketAddr) {
+    println!("echo server on ws://{addr}/ — open http://{addr}/ in a browser");
+}
+
+/// One thread per connection.
+fn serve_blocking(options: &Options, origins: Option<Arc<AllowedOrigins>>) -> std::io::Result<()> {
+    let listener = TcpListener::bind(&options.addr)?;
+    announce(listener.local_addr()?);
+    let max_connections = options.max_connections.unwrap_or(1024);
     let live = Arc::new(AtomicUsize::new(0));
     for stream in listener.incoming() {
         let stream = match stream {
@@ -56,7 +74,7 @@ fn main() -> std::io::Result<()> {
                 continue;
             }
         };
-        if live.load(Ordering::Relaxed) >= options.max_connections {
+        if live.load(Ordering::Relaxed) >= max_connections {
             refuse(stream);
             continue;
         }
@@ -103,7 +121,9 @@ fn refuse(mut stream: TcpStream) {
 fn parse_options(mut args: impl Iterator<Item = String>) -> Options {
     let mut options = Options {
         addr: "127.0.0.1:9001".to_owned(),
-        max_connections: 1024,
+        mio: cfg!(feature = "mio"),
+        threads: 1,
+        max_connections: None,
         // Autobahn's 9.x cases send 16 MiB messages; allow well beyond that.
         config: Config::default()
             .max_frame_size(64 << 20)
@@ -115,7 +135,14 @@ fn parse_options(mut args: impl Iterator<Item = String>) -> Options {
         match (arg.as_str(), value) {
             ("--addr", Some(value)) => options.addr = value,
             ("--max-connections", Some(value)) if value.parse::<usize>().is_ok() => {
-                options.max_connections = value.parse().unwrap_or_default()
+                options.max_connections = value.parse().ok()
+            }
+            ("--threads", Some(value)) if value.parse::<usize>().is_ok_and(|n| n > 0) => {
+                options.threads = value.parse().unwrap_or(1)
+            }
+            ("--driver", Some(value)) if value == "blocking" => options.mio = false,
+            ("--driver", Some(value)) if value == "mio" && cfg!(feature = "mio") => {
+                options.mio = true
             }
             ("--handshake-timeout-ms", Some(value)) if value.parse::<u64>().is_ok() => {
                 let ms = value.parse().unwrap_or_default();
@@ -124,8 +151,9 @@ fn parse_options(mut args: impl Iterator<Item = String>) -> Options {
             ("--origin", Some(value)) => options.origins.push(value),
             _ => {
                 eprintln!(
-                    "usage: echo_server [--addr HOST:PORT] [--max-connections N] \
-                     [--handshake-timeout-ms MS] [--origin ORIGIN]..."
+                    "usage: echo_server [--addr HOST:PORT] [--driver mio|blocking] [--threads N] \
+                     [--max-connections N] [--handshake-timeout-ms MS] [--origin ORIGIN]...\n\
+                     (--driver mio needs the mio feature: cargo run --features mio ...)"
                 );
                 std::process::exit(2);
             }
@@ -140,27 +168,13 @@ fn serve(
     origins: Option<&AllowedOrigins>,
 ) -> Result<(), Error> {
     stream.set_nodelay(true)?;
-    let policy =
-        |upgrade: &wscore::handshake::Upgrade| match origins.map(|o| o.check(upgrade.request())) {
-            Some(Err(forbidden)) => Decision::Refuse(forbidden),
-            _ => Decision::accept(),
-        };
-    match accept_with(stream, config, policy)? {
+    match accept_with(stream, config, |upgrade| policy(origins, upgrade))? {
         Accepted::Http {
             request,
             mut stream,
             ..
         } => {
-            let response = if request.method == "GET" && request.path == "/" {
-                HttpResponse::new(200)
-                    .header("Content-Type", "text/html; charset=utf-8")
-                    .body(PAGE)
-            } else {
-                HttpResponse::new(404)
-                    .header("Content-Type", "text/plain")
-                    .body("not found\n")
-            };
-            stream.write_all(&response.to_bytes())?;
+            stream.write_all(&page(&request).to_bytes())?;
             Ok(())
         }
         Accepted::WebSocket(mut ws) => {
@@ -174,5 +188,83 @@ fn serve(
             }
             Ok(())
         }
+    }
+}
+
+/// The answer to a plain request: the page at `/`, 404 elsewhere.
+fn page(request: &Request) -> HttpResponse {
+    if request.method == "GET" && request.path == "/" {
+        HttpResponse::new(200)
+            .header("Content-Type", "text/html; charset=utf-8")
+            .body(PAGE)
+    } else {
+        HttpResponse::new(404)
+            .header("Content-Type", "text/plain")
+            .body("not found\n")
+    }
+}
+
+/// Accepts an upgrade unless `--origin` was given and the page's origin is not in it.
+fn policy(origins: Option<&AllowedOrigins>, upgrade: &Upgrade) -> Decision {
+    match origins.map(|origins| origins.check(upgrade.request())) {
+        Some(Err(forbidden)) => Decision::Refuse(forbidden),
+        _ => Decision::accept(),
+    }
+}
+
+/// Event loops (the `mio` feature): one per `--threads`, sharing the port.
+#[cfg(feature = "mio")]
+mod event_loop {
+    use std::net::ToSocketAddrs;
+    use std::sync::Arc;
+
+    use wscore::driver::mio::{reuse_port_listeners, serve, ConnId, Context, Handler, LoopConfig};
+    use wscore::handshake::{AllowedOrigins, Decision, HttpResponse, Request, Upgrade};
+    use wscore::{Event, Sender};
+
+    use super::{announce, page, policy, Options};
+
+    struct Echo {
+        origins: Option<Arc<AllowedOrigins>>,
+    }
+
+    impl Handler for Echo {
+        fn http(&mut self, request: &Request, _: &[u8]) -> HttpResponse {
+            page(request)
+        }
+
+        fn upgrade(&mut self, upgrade: &Upgrade) -> Decision {
+            policy(self.origins.as_deref(), upgrade)
+        }
+
+        fn event(&mut self, _: &mut Context, _: ConnId, event: Event<'_>, sender: &mut Sender) {
+            // The loop hands out no event while the output is full, so an answer is never refused.
+            let _ = match event {
+                Event::Text(text) => sender.send_text(text),
+                Event::Binary(data) => sender.send_binary(data),
+                Event::Ping(_) | Event::Pong(_) | Event::Close(_) => Ok(()),
+            };
+        }
+    }
+
+    pub(super) fn run(
+        options: &Options,
+        origins: Option<Arc<AllowedOrigins>>,
+    ) -> std::io::Result<()> {
+        let addr = options
+            .addr
+            .to_socket_addrs()?
+            .next()
+            .ok_or_else(|| std::io::Error::other("the address resolves to nothing"))?;
+        let listeners = reuse_port_listeners(addr, options.threads)?;
+        announce(listeners[0].local_addr()?);
+        let loop_config = options
+            .max_connections
+            .map_or_else(LoopConfig::default, |max| {
+                LoopConfig::default().max_connections(max)
+            });
+        serve(listeners, options.config.clone(), loop_config, || Echo {
+            origins: origins.clone(),
+        })
     }
 }

@@ -58,8 +58,9 @@ pub struct Sender {
     role: Role,
     /// Encoded frames not yet written.
     out: Buffer,
-    /// The masking keys' generator; a server masks nothing and has none (RFC 6455 §5.1).
-    pub(crate) masks: Option<StdRng>,
+    /// The masking keys' generator; a server masks nothing and has none (RFC 6455 §5.1). Boxed: it is
+    /// a few hundred bytes that a server's connections would otherwise all carry.
+    pub(crate) masks: Option<Box<StdRng>>,
     max_write_buffer: usize,
     /// A data message was queued since the connection's timers last looked (idle timeout).
     pub(crate) sent_message: bool,
@@ -84,7 +85,7 @@ pub struct Sender {
 }
 
 impl Sender {
-    pub(crate) fn new(role: Role, masks: Option<StdRng>, max_write_buffer: usize) -> Sender {
+    pub(crate) fn new(role: Role, masks: Option<Box<StdRng>>, max_write_buffer: usize) -> Sender {
         Sender {
             role,
             out: Buffer::default(),

@@ -144,7 +144,7 @@ impl Connection {
         let (masks, pending_error) = match role {
             Role::Server => (None, None),
             Role::Client => match config.rng(Purpose::Masks) {
-                Ok(rng) => (Some(rng), None),
+                Ok(rng) => (Some(Box::new(rng)), None),
                 Err(error) => (None, Some(error)),
             },
         };
@@ -365,6 +365,12 @@ impl Connection {
     /// Bytes waiting to be written to the transport.
     pub fn pending_output(&self) -> &[u8] {
         self.sender.pending_output()
+    }
+
+    /// Whether the output is at its high-water mark (see [`Sender::is_full`]): an event loop stops
+    /// reading and handing out events until it drains.
+    pub fn is_full(&self) -> bool {
+        self.sender.is_full()
     }
 
     /// Records that the first `n` bytes of [`Connection::pending_output`] were written.

@@ -1,3 +1,5 @@
 //! Drivers: they move bytes between a transport and a [`crate::Connection`] and hold no protocol rule.
 
 pub mod blocking;
+#[cfg(feature = "mio")]
+pub mod mio;

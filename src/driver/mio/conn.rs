@@ -1,0 +1,518 @@
+//! One connection on the loop: its socket, where it stands (handshake, open, answering a plain request),
+//! and the steps of a readiness event: read until the socket is empty, hand out the events, write
+//! once. The rules are the core's; this only moves bytes and calls the handler.
+
+use std::io::{self, ErrorKind, Read, Write};
+use std::net::Shutdown;
+use std::time::Instant;
+
+use mio::net::TcpStream;
+
+use super::{ConnId, Context, Handler};
+use crate::handshake::{ClientHandshake, Decision, HttpResponse, Incoming, ServerHandshake};
+use crate::{Config, Connection, Error, Role};
+
+/// Where a connection stands. Most connections are open most of the time, so the open state is kept
+/// inline in the loop's slab rather than boxed: no allocation or indirection on the hot path.
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
+enum Phase {
+    /// A client: the TCP connect, then the request (in `head`), then the server's answer.
+    Connecting {
+        handshake: ClientHandshake,
+        connected: bool,
+    },
+    /// A server reading the request.
+    Accepting(ServerHandshake),
+    /// Writing `head` (a plain request's answer or a refusal), then shutting down our side and
+    /// discarding what arrives until the peer ends the stream or `until`.
+    Answering {
+        until: Option<Instant>,
+    },
+    Open(Connection),
+}
+
+/// What the loop does with a connection after a step.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Fate {
+    Keep,
+    Remove,
+}
+
+#[derive(Debug)]
+pub(super) struct Conn {
+    pub(super) stream: TcpStream,
+    phase: Phase,
+    /// Bytes written before the connection's own output: the 101, a response, the client's request.
+    head: Vec<u8>,
+    head_written: usize,
+    /// Readiness seen and not yet used up (edge-triggered: cleared only by `WouldBlock`).
+    pub(super) readable: bool,
+    pub(super) writable: bool,
+    /// Whether `WRITABLE` is registered: only while output waits.
+    pub(super) write_registered: bool,
+    eof: bool,
+    shut_down: bool,
+    /// The handler was told of the connection (`open`), so it must be told of its end (`close`).
+    opened: bool,
+    /// The output filled up: the handler hears `writable` when it drains.
+    was_full: bool,
+    /// The deadline in the loop's heap for this connection.
+    pub(super) scheduled: Option<Instant>,
+    error: Option<Error>,
+}
+
+impl Conn {
+    pub(super) fn accepted(stream: TcpStream, config: &Config, now: Instant) -> Conn {
+        Conn::new(
+            stream,
+            Phase::Accepting(ServerHandshake::new(config, now)),
+            Vec::new(),
+        )
+    }
+
+    pub(super) fn connecting(stream: TcpStream, handshake: ClientHandshake) -> Conn {
+        let request = handshake.request().to_vec();
+        let phase = Phase::Connecting {
+            handshake,
+            connected: false,
+        };
+        Conn::new(stream, phase, request)
+    }
+
+    fn new(stream: TcpStream, phase: Phase, head: Vec<u8>) -> Conn {
+        Conn {
+            stream,
+            phase,
+            head,
+            head_written: 0,
+            readable: true,
+            writable: false,
+            write_registered: false,
+            eof: false,
+            shut_down: false,
+            opened: false,
+            was_full: false,
+            scheduled: None,
+            error: None,
+        }
+    }
+
+    /// The open connection's protocol state, for sends from commands.
+    pub(super) fn open_connection(&mut self) -> Option<&mut Connection> {
+        match &mut self.phase {
+            Phase::Open(connection) => Some(connection),
+            _ => None,
+        }
+    }
+
+    pub(super) fn is_handshaking(&self) -> bool {
+        matches!(self.phase, Phase::Accepting(_) | Phase::Connecting { .. })
+    }
+
+    /// When the loop must call [`Conn::on_timer`].
+    pub(super) fn deadline(&self) -> Option<Instant> {
+        match &self.phase {
+            Phase::Connecting { handshake, .. } => handshake.poll_timeout(),
+            Phase::Accepting(handshake) => handshake.poll_timeout(),
+            Phase::Answering { until } => *until,
+            Phase::Open(connection) => connection.poll_timeout(),
+        }
+    }
+
+    /// Whether output waits for the socket (so `WRITABLE` is wanted).
+    pub(super) fn wants_write(&self) -> bool {
+        let connecting = matches!(
+            self.phase,
+            Phase::Connecting {
+                connected: false,
+                ..
+            }
+        );
+        connecting
+            || self.head_written < self.head.len()
+            || matches!(&self.phase, Phase::Open(c) if !c.pending_output().is_empty())
+    }
+
+    /// A deadline passed.
+    pub(super) fn on_timer<H: Handler>(
+        &mut self,
+        now: Instant,
+        id: ConnId,
+        handler: &mut H,
+        context: &mut Context,
+        config: &Config,
+    ) -> Fate {
+        match &mut self.phase {
+            Phase::Accepting(handshake) => {
+                if let Err(error) = handshake.handle_timeout(now) {
+                    self.refuse(&error, config, now);
+                }
+            }
+            Phase::Connecting { handshake, .. } => {
+                if let Err(error) = handshake.handle_timeout(now) {
+                    handler.connect_failed(context, id, &error);
+                    return Fate::Remove;
+                }
+            }
+            Phase::Answering { until } => {
+                if until.is_some_and(|until| now >= until) {
+                    return Fate::Remove;
+                }
+            }
+            Phase::Open(connection) => connection.handle_timeout(now),
+        }
+        Fate::Keep
+    }
+
+    /// Runs the connection as far as its readiness allows: reads until the socket is empty (or the
+    /// output is full), handing out every event, then writes the batch's output at once.
+    pub(super) fn pump<H: Handler>(
+        &mut self,
+        id: ConnId,
+        handler: &mut H,
+        context: &mut Context,
+        scratch: &mut [u8],
+        config: &Config,
+    ) -> Fate {
+        let result = self.pump_io(id, handler, context, scratch, config);
+        if let Err(e) = result {
+            // The socket failed: nothing more can be sent or read. A reset after the close handshake
+            // is how some peers end; the core decides whether that was clean.
+            if let Phase::Open(connection) = &mut self.phase {
+                if let Err(error) = connection.receive_eof() {
+                    self.error.get_or_insert(match e.kind() {
+                        ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted => error,
+                        _ => Error::Io(e),
+                    });
+                }
+            } else if let Phase::Connecting { .. } = self.phase {
+                handler.connect_failed(context, id, &Error::Io(e));
+            }
+            return Fate::Remove;
+        }
+        let now = Instant::now();
+        match &mut self.phase {
+            Phase::Open(connection) => {
+                // Stamps the traffic this step saw, and fires what is due.
+                connection.handle_timeout(now);
+                if connection.should_close_transport() && !self.shut_down {
+                    self.shut_down = true;
+                    let _ = self.stream.shutdown(Shutdown::Write);
+                }
+                if connection.is_drained() {
+                    return Fate::Remove;
+                }
+            }
+            Phase::Answering { .. } => {
+                if self.head_written == self.head.len() && !self.shut_down {
+                    self.shut_down = true;
+                    let _ = self.stream.shutdown(Shutdown::Write);
+                }
+                if self.eof {
+                    return Fate::Remove;
+                }
+            }
+            Phase::Connecting { .. } | Phase::Accepting(_) if self.eof => return Fate::Remove,
+            _ => {}
+        }
+        Fate::Keep
+    }
+
+    fn pump_io<H: Handler>(
+        &mut self,
+        id: ConnId,
+        handler: &mut H,
+        context: &mut Context,
+        scratch: &mut [u8],
+        config: &Config,
+    ) -> io::Result<()> {
+        if let Phase::Connecting {
+            connected: connected @ false,
+            ..
+        } = &mut self.phase
+        {
+            // A non-blocking connect is done when the socket turns writable.
+            if !self.writable {
+                return Ok(());
+            }
+            if let Some(e) = self.stream.take_error()? {
+                return Err(e);
+            }
+            match self.stream.peer_addr() {
+                Ok(_) => *connected = true,
+                Err(e) if e.kind() == ErrorKind::NotConnected => {
+                    self.writable = false;
+                    return Ok(());
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        loop {
+            self.read_and_deliver(id, handler, context, scratch, config)?;
+            self.write_out()?;
+            let full = self.is_full();
+            if self.was_full && !full {
+                self.was_full = false;
+                if let Phase::Open(connection) = &mut self.phase {
+                    handler.writable(context, id, connection.sender());
+                }
+                continue;
+            }
+            // Output may have drained enough to read on, or a handler answered the last events.
+            let more_to_read = self.readable && !self.eof && !full;
+            if !more_to_read || !self.output_written() {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Reads until the socket is empty, the stream ends, or the output is full, handing out every
+    /// event as soon as it is complete.
+    fn read_and_deliver<H: Handler>(
+        &mut self,
+        id: ConnId,
+        handler: &mut H,
+        context: &mut Context,
+        scratch: &mut [u8],
+        config: &Config,
+    ) -> io::Result<()> {
+        loop {
+            if let Phase::Open(connection) = &mut self.phase {
+                // The application is handed no event while its answers could be refused.
+                while !connection.sender().is_full() {
+                    match connection.next_event() {
+                        Ok(Some((event, sender))) => handler.event(context, id, event, sender),
+                        Ok(None) => break,
+                        Err(error) => {
+                            self.error.get_or_insert(error);
+                            break;
+                        }
+                    }
+                }
+                if connection.sender().is_full() {
+                    self.was_full = true;
+                    return Ok(());
+                }
+            }
+            if !self.readable || self.eof {
+                return Ok(());
+            }
+            match self.stream.read(scratch) {
+                Ok(0) => {
+                    self.eof = true;
+                    self.readable = false;
+                    self.on_eof(id, handler, context, config);
+                }
+                Ok(n) => self.on_bytes(&scratch[..n], id, handler, context, config),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    self.readable = false;
+                    if let Phase::Open(connection) = &mut self.phase {
+                        connection.shrink_to_idle();
+                    }
+                    return Ok(());
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn on_bytes<H: Handler>(
+        &mut self,
+        bytes: &[u8],
+        id: ConnId,
+        handler: &mut H,
+        context: &mut Context,
+        config: &Config,
+    ) {
+        match &mut self.phase {
+            Phase::Open(connection) => connection.receive(bytes),
+            Phase::Accepting(handshake) => {
+                handshake.receive(bytes);
+                self.after_request(id, handler, context, config);
+            }
+            Phase::Connecting { handshake, .. } => {
+                handshake.receive(bytes);
+                self.after_response(id, handler, context, config);
+            }
+            // What a refused or answered peer still sends is read and dropped, so that closing does
+            // not reset the stream under the answer.
+            Phase::Answering { .. } => {}
+        }
+    }
+
+    fn on_eof<H: Handler>(
+        &mut self,
+        id: ConnId,
+        handler: &mut H,
+        context: &mut Context,
+        config: &Config,
+    ) {
+        match &mut self.phase {
+            Phase::Open(connection) => {
+                if let Err(error) = connection.receive_eof() {
+                    self.error.get_or_insert(error);
+                }
+            }
+            Phase::Accepting(handshake) => {
+                handshake.receive_eof();
+                self.after_request(id, handler, context, config);
+            }
+            Phase::Connecting { handshake, .. } => {
+                handshake.receive_eof();
+                self.after_response(id, handler, context, config);
+            }
+            Phase::Answering { .. } => {}
+        }
+    }
+
+    /// The server's handshake after new input: an upgrade to decide, a plain request to answer, a
+    /// refusal, or more to wait for.
+    fn after_request<H: Handler>(
+        &mut self,
+        id: ConnId,
+        handler: &mut H,
+        context: &mut Context,
+        config: &Config,
+    ) {
+        let Phase::Accepting(handshake) = &mut self.phase else {
+            return;
+        };
+        let now = Instant::now();
+        let incoming = match handshake.poll() {
+            Ok(None) => return,
+            Ok(Some(incoming)) => incoming,
+            Err(error) => return self.refuse(&error, config, now),
+        };
+        let leftover = handshake.leftover().to_vec();
+        match incoming {
+            Incoming::Http(request) => {
+                let response = handler.http(&request, &leftover);
+                self.answer(response.to_bytes(), config, now);
+            }
+            Incoming::Upgrade(upgrade) => {
+                let decision = handler.upgrade(&upgrade);
+                match (upgrade.respond(&decision), decision) {
+                    (Ok(response), Decision::Accept(_)) => {
+                        self.head = response;
+                        let mut connection = Connection::new(Role::Server, config);
+                        connection.receive(&leftover);
+                        connection.handle_timeout(now);
+                        self.open(connection, id, handler, context);
+                    }
+                    (Ok(response), Decision::Refuse(_)) => self.answer(response, config, now),
+                    // The policy's answer cannot be sent (a subprotocol not offered, a header the
+                    // handshake writes itself): the application's fault, not the peer's.
+                    (Err(_), _) => {
+                        let response = HttpResponse::new(500).body("the server's policy failed");
+                        self.answer(response.to_bytes(), config, now);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The client's handshake after new input: open, fail, or wait.
+    fn after_response<H: Handler>(
+        &mut self,
+        id: ConnId,
+        handler: &mut H,
+        context: &mut Context,
+        config: &Config,
+    ) {
+        let Phase::Connecting { handshake, .. } = &mut self.phase else {
+            return;
+        };
+        match handshake.poll() {
+            Ok(None) => {}
+            Ok(Some(_response)) => {
+                let mut connection = Connection::new(Role::Client, config);
+                connection.receive(handshake.leftover());
+                connection.handle_timeout(Instant::now());
+                self.open(connection, id, handler, context);
+            }
+            Err(error) => {
+                handler.connect_failed(context, id, &error);
+                // Nothing more to do with it: the next step removes it.
+                self.eof = true;
+            }
+        }
+    }
+
+    fn open<H: Handler>(
+        &mut self,
+        mut connection: Connection,
+        id: ConnId,
+        handler: &mut H,
+        context: &mut Context,
+    ) {
+        self.opened = true;
+        handler.open(context, id, connection.sender());
+        self.phase = Phase::Open(connection);
+    }
+
+    /// Answers a refused request with its status (400, 408, 426, 431).
+    fn refuse(&mut self, error: &Error, config: &Config, now: Instant) {
+        let response = error
+            .http_response()
+            .unwrap_or_else(|| HttpResponse::new(400));
+        self.answer(response.to_bytes(), config, now);
+    }
+
+    fn answer(&mut self, response: Vec<u8>, config: &Config, now: Instant) {
+        self.head = response;
+        self.head_written = 0;
+        self.phase = Phase::Answering {
+            until: now.checked_add(config.close_timeout),
+        };
+    }
+
+    /// Writes the head, then the connection's output, until done or the socket is full.
+    fn write_out(&mut self) -> io::Result<()> {
+        while self.head_written < self.head.len() {
+            match self.stream.write(&self.head[self.head_written..]) {
+                Ok(n) => self.head_written += n,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    self.writable = false;
+                    return Ok(());
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if self.head_written > 0 && self.head_written == self.head.len() {
+            self.head = Vec::new();
+            self.head_written = 0;
+        }
+        if let Phase::Open(connection) = &mut self.phase {
+            while !connection.pending_output().is_empty() && !connection.is_drained() {
+                match self.stream.write(connection.pending_output()) {
+                    Ok(n) => connection.consume_output(n),
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                        self.writable = false;
+                        return Ok(());
+                    }
+                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn output_written(&self) -> bool {
+        !self.wants_write()
+    }
+
+    fn is_full(&self) -> bool {
+        matches!(&self.phase, Phase::Open(connection) if connection.is_full())
+    }
+
+    /// Ends the connection's story for the handler.
+    pub(super) fn finish<H: Handler>(self, id: ConnId, handler: &mut H, context: &mut Context) {
+        if self.opened {
+            handler.close(context, id, self.error.as_ref());
+        }
+    }
+}

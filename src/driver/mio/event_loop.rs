@@ -1,0 +1,539 @@
+//! The loop: a `mio::Poll` with a listener, a waker for other threads, the connections in a slab, and
+//! the heap of their deadlines.
+
+use std::io::{self, ErrorKind, Write};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token, Waker};
+
+use super::conn::{Conn, Fate};
+use super::timers::Timers;
+use super::{Command, ConnId, Context, Handle, Handler, LoopConfig, Shared};
+use crate::handshake::{ClientHandshake, ClientOptions, HttpResponse, WsUrl};
+use crate::{CloseCode, Config, Error};
+
+const LISTENER: Token = Token(usize::MAX - 1);
+const WAKER: Token = Token(usize::MAX);
+
+/// How much one read takes from a socket; one buffer for the whole loop.
+const SCRATCH: usize = 64 << 10;
+
+/// How long accepting pauses after an error such as `EMFILE`, rather than spinning on it.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// An event loop serving WebSocket connections (and plain HTTP requests) to one [`Handler`].
+pub struct EventLoop<H> {
+    poll: Poll,
+    events: Events,
+    listener: Option<TcpListener>,
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    live: usize,
+    handler: H,
+    config: Config,
+    loop_config: LoopConfig,
+    timers: Timers,
+    shared: Arc<Shared>,
+    context: Context,
+    scratch: Vec<u8>,
+    accept_paused_until: Option<Instant>,
+    shutting_down: bool,
+}
+
+#[derive(Debug, Default)]
+struct Slot {
+    generation: u32,
+    conn: Option<Conn>,
+}
+
+impl<H: Handler> EventLoop<H> {
+    /// A loop with no listener yet.
+    pub fn new(handler: H, config: Config, loop_config: LoopConfig) -> io::Result<EventLoop<H>> {
+        let poll = Poll::new()?;
+        let waker = Waker::new(poll.registry(), WAKER)?;
+        Ok(EventLoop {
+            poll,
+            events: Events::with_capacity(1024),
+            listener: None,
+            slots: Vec::new(),
+            free: Vec::new(),
+            live: 0,
+            handler,
+            config,
+            loop_config,
+            timers: Timers::default(),
+            shared: Arc::new(Shared {
+                commands: Mutex::new(Vec::new()),
+                waker,
+            }),
+            context: Context::default(),
+            scratch: vec![0; SCRATCH],
+            accept_paused_until: None,
+            shutting_down: false,
+        })
+    }
+
+    /// Serves the connections this listener accepts.
+    pub fn listen(&mut self, listener: std::net::TcpListener) -> io::Result<()> {
+        listener.set_nonblocking(true)?;
+        let mut listener = TcpListener::from_std(listener);
+        self.poll
+            .registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        self.listener = Some(listener);
+        Ok(())
+    }
+
+    /// The address the listener is bound to.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.listener.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// A handle for other threads.
+    pub fn handle(&self) -> Handle {
+        Handle {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
+    /// The handler.
+    pub fn handler(&self) -> &H {
+        &self.handler
+    }
+
+    /// The handler, mutably (between runs).
+    pub fn handler_mut(&mut self) -> &mut H {
+        &mut self.handler
+    }
+
+    /// How many connections the loop holds, in any phase.
+    pub fn connections(&self) -> usize {
+        self.live
+    }
+
+    /// Opens a client connection to a `ws://` URL; [`Handler::open`] or [`Handler::connect_failed`]
+    /// follows once the loop runs. Connecting and the handshake take at most
+    /// `Config::handshake_timeout`; the host name is resolved here, before the loop goes on.
+    pub fn connect(&mut self, url: &str, options: &ClientOptions) -> Result<ConnId, Error> {
+        let parsed = WsUrl::parse(url)?;
+        if parsed.secure {
+            return Err(Error::InvalidUrl(
+                "wss:// needs TLS, which this driver has not yet",
+            ));
+        }
+        let addr = (parsed.host.as_str(), parsed.port)
+            .to_socket_addrs()?
+            .next()
+            .ok_or_else(|| io::Error::new(ErrorKind::NotFound, "the host has no address"))?;
+        let handshake = ClientHandshake::new(&parsed, options, &self.config, Instant::now())?;
+        let stream = TcpStream::connect(addr)?;
+        stream.set_nodelay(true)?;
+        let id = self.insert(Conn::connecting(stream, handshake))?;
+        Ok(id)
+    }
+
+    /// Runs until [`Context::shutdown`] or [`Handle::shutdown`] has closed every connection.
+    pub fn run(&mut self) -> io::Result<()> {
+        loop {
+            if self.shutting_down && self.live == 0 {
+                return Ok(());
+            }
+            self.turn(None)?;
+        }
+    }
+
+    /// Waits for readiness, a deadline or a command at most `max_wait` (or until the next deadline),
+    /// and handles what came. For tests and for applications that run the loop themselves.
+    pub fn turn(&mut self, max_wait: Option<Duration>) -> io::Result<()> {
+        let now = Instant::now();
+        let mut wait = self
+            .timers
+            .next()
+            .map(|at| at.saturating_duration_since(now));
+        if let Some(until) = self.accept_paused_until {
+            wait = Some(wait.map_or(until - now.min(until), |w| {
+                w.min(until.saturating_duration_since(now))
+            }));
+        }
+        if let Some(max_wait) = max_wait {
+            wait = Some(wait.map_or(max_wait, |w| w.min(max_wait)));
+        }
+        match self.poll.poll(&mut self.events, wait) {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::Interrupted => return Ok(()),
+            Err(e) => return Err(e),
+        }
+        let ready: Vec<(Token, bool, bool)> = self
+            .events
+            .iter()
+            .map(|event| {
+                let readable = event.is_readable() || event.is_read_closed() || event.is_error();
+                let writable = event.is_writable() || event.is_write_closed() || event.is_error();
+                (event.token(), readable, writable)
+            })
+            .collect();
+        for (token, readable, writable) in ready {
+            match token {
+                LISTENER => self.accept_all(),
+                WAKER => {
+                    let commands = std::mem::take(
+                        &mut *self
+                            .shared
+                            .commands
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner),
+                    );
+                    self.run_commands(commands);
+                }
+                Token(index) => {
+                    if let Some(conn) = self
+                        .slots
+                        .get_mut(index)
+                        .and_then(|slot| slot.conn.as_mut())
+                    {
+                        conn.readable |= readable;
+                        conn.writable |= writable;
+                        self.step(index as u32);
+                    }
+                }
+            }
+        }
+        self.fire_timers();
+        if self
+            .accept_paused_until
+            .is_some_and(|until| Instant::now() >= until)
+        {
+            self.accept_paused_until = None;
+            self.accept_all();
+        }
+        Ok(())
+    }
+
+    /// Accepts until the listener has nothing more, refusing past the connection limit.
+    fn accept_all(&mut self) {
+        if self.shutting_down || self.accept_paused_until.is_some() {
+            return;
+        }
+        loop {
+            let Some(listener) = &self.listener else {
+                return;
+            };
+            match listener.accept() {
+                Ok((mut stream, _)) => {
+                    if self.live >= self.loop_config.max_connections {
+                        // Answered without a slot: the response fits in the socket's buffer.
+                        let response = HttpResponse::new(503)
+                            .header("Retry-After", "1")
+                            .body("too many connections\n");
+                        let _ = stream.write(&response.to_bytes());
+                        continue;
+                    }
+                    let _ = stream.set_nodelay(true);
+                    let conn = Conn::accepted(stream, &self.config, Instant::now());
+                    if let Ok(id) = self.insert(conn) {
+                        self.step(id.index);
+                    }
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                // Out of descriptors, or the like: keep serving the open connections and try again
+                // shortly, rather than spin on an error that will not go away by itself.
+                Err(_) => {
+                    self.accept_paused_until = Some(Instant::now() + ACCEPT_BACKOFF);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn insert(&mut self, mut conn: Conn) -> io::Result<ConnId> {
+        let index = match self.free.pop() {
+            Some(index) => index,
+            None => {
+                self.slots.push(Slot::default());
+                (self.slots.len() - 1) as u32
+            }
+        };
+        let interest = if conn.wants_write() {
+            conn.write_registered = true;
+            Interest::READABLE | Interest::WRITABLE
+        } else {
+            Interest::READABLE
+        };
+        if let Err(e) =
+            self.poll
+                .registry()
+                .register(&mut conn.stream, Token(index as usize), interest)
+        {
+            self.free.push(index);
+            return Err(e);
+        }
+        let slot = &mut self.slots[index as usize];
+        slot.conn = Some(conn);
+        self.live += 1;
+        Ok(ConnId {
+            index,
+            generation: slot.generation,
+        })
+    }
+
+    /// Runs a connection after readiness or a command, then keeps its registration, its deadline and
+    /// its life in step with what it needs; then carries out what the handler asked.
+    fn step(&mut self, index: u32) {
+        let Some(slot) = self.slots.get_mut(index as usize) else {
+            return;
+        };
+        let id = ConnId {
+            index,
+            generation: slot.generation,
+        };
+        let Some(conn) = slot.conn.as_mut() else {
+            return;
+        };
+        let fate = conn.pump(
+            id,
+            &mut self.handler,
+            &mut self.context,
+            &mut self.scratch,
+            &self.config,
+        );
+        self.settle(index, fate);
+        self.run_context();
+    }
+
+    /// Registers `WRITABLE` only while output waits, schedules the next deadline, or removes.
+    fn settle(&mut self, index: u32, fate: Fate) {
+        let slot = &mut self.slots[index as usize];
+        let Some(conn) = slot.conn.as_mut() else {
+            return;
+        };
+        if fate == Fate::Remove {
+            self.remove(index);
+            return;
+        }
+        let wants_write = conn.wants_write();
+        if wants_write != conn.write_registered {
+            let interest = if wants_write {
+                Interest::READABLE | Interest::WRITABLE
+            } else {
+                Interest::READABLE
+            };
+            if self
+                .poll
+                .registry()
+                .reregister(&mut conn.stream, Token(index as usize), interest)
+                .is_err()
+            {
+                self.remove(index);
+                return;
+            }
+            conn.write_registered = wants_write;
+        }
+        let deadline = conn.deadline();
+        if deadline != conn.scheduled {
+            conn.scheduled = deadline;
+            if let Some(at) = deadline {
+                self.timers.schedule(at, index, slot.generation);
+            }
+        }
+    }
+
+    fn remove(&mut self, index: u32) {
+        let slot = &mut self.slots[index as usize];
+        let Some(mut conn) = slot.conn.take() else {
+            return;
+        };
+        let id = ConnId {
+            index,
+            generation: slot.generation,
+        };
+        slot.generation = slot.generation.wrapping_add(1);
+        let _ = self.poll.registry().deregister(&mut conn.stream);
+        self.free.push(index);
+        self.live -= 1;
+        conn.finish(id, &mut self.handler, &mut self.context);
+    }
+
+    fn fire_timers(&mut self) {
+        let now = Instant::now();
+        while let Some((at, index, generation)) = self.timers.pop_due(now) {
+            let slot = &mut self.slots[index as usize];
+            let current = slot.generation == generation
+                && slot
+                    .conn
+                    .as_ref()
+                    .is_some_and(|conn| conn.scheduled == Some(at));
+            if !current {
+                continue;
+            }
+            let id = ConnId { index, generation };
+            let Some(conn) = slot.conn.as_mut() else {
+                continue;
+            };
+            conn.scheduled = None;
+            match conn.on_timer(now, id, &mut self.handler, &mut self.context, &self.config) {
+                Fate::Remove => {
+                    self.remove(index);
+                    self.run_context();
+                }
+                Fate::Keep => self.step(index),
+            }
+        }
+    }
+
+    /// Carries out what handlers asked through their [`Context`].
+    fn run_context(&mut self) {
+        while !self.context.commands.is_empty() {
+            let commands = std::mem::take(&mut self.context.commands);
+            self.run_commands(commands);
+        }
+    }
+
+    fn run_commands(&mut self, commands: Vec<Command>) {
+        for command in commands {
+            match command {
+                Command::Send(id, message) => {
+                    if let Some(connection) = self.open(id) {
+                        let _ = connection.sender().send(&message);
+                        self.step(id.index);
+                    }
+                }
+                Command::Broadcast(message) => {
+                    for index in 0..self.slots.len() as u32 {
+                        let sent = self.slots[index as usize]
+                            .conn
+                            .as_mut()
+                            .and_then(Conn::open_connection)
+                            .map(|connection| connection.sender().send(&message));
+                        if sent.is_some() {
+                            self.step(index);
+                        }
+                    }
+                }
+                Command::Close(id, code, reason) => {
+                    if let Some(connection) = self.open(id) {
+                        let _ = connection.sender().close(code, &reason);
+                        self.step(id.index);
+                    }
+                }
+                Command::Connect(url, options) => {
+                    let error = match self.connect(&url, &options) {
+                        Ok(_) => continue,
+                        Err(error) => error,
+                    };
+                    // No slot was made: the failure has an id of its own.
+                    let id = ConnId {
+                        index: u32::MAX,
+                        generation: 0,
+                    };
+                    self.handler.connect_failed(&mut self.context, id, &error);
+                }
+                Command::Shutdown => self.shut_down(),
+            }
+        }
+    }
+
+    fn open(&mut self, id: ConnId) -> Option<&mut crate::Connection> {
+        let slot = self.slots.get_mut(id.index as usize)?;
+        if slot.generation != id.generation {
+            return None;
+        }
+        slot.conn.as_mut()?.open_connection()
+    }
+
+    /// Stops accepting, closes every open connection with 1001 and drops those still in their
+    /// handshake; `run` returns once all are gone.
+    fn shut_down(&mut self) {
+        self.shutting_down = true;
+        if let Some(mut listener) = self.listener.take() {
+            let _ = self.poll.registry().deregister(&mut listener);
+        }
+        for index in 0..self.slots.len() as u32 {
+            let Some(conn) = self.slots[index as usize].conn.as_mut() else {
+                continue;
+            };
+            if conn.is_handshaking() {
+                self.remove(index);
+                continue;
+            }
+            if let Some(connection) = conn.open_connection() {
+                let _ = connection
+                    .sender()
+                    .close(CloseCode::GOING_AWAY, "server shutting down");
+            }
+            self.step(index);
+        }
+    }
+}
+
+/// Runs one loop per listener, each on its own thread, until every loop has stopped. With listeners
+/// from [`reuse_port_listeners`], the kernel spreads new connections over the loops and no loop waits
+/// on another. `make` builds each loop's handler on its thread.
+///
+/// ```no_run
+/// use wscore::driver::mio::{reuse_port_listeners, serve, Context, ConnId, Handler};
+/// # struct Echo;
+/// # impl Handler for Echo {
+/// #     fn event(&mut self, _: &mut Context, _: ConnId, _: wscore::Event<'_>, _: &mut wscore::Sender) {}
+/// # }
+/// let listeners = reuse_port_listeners("127.0.0.1:9001".parse().unwrap(), 2)?;
+/// serve(listeners, wscore::Config::default(), Default::default(), || Echo)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn serve<H, F>(
+    listeners: Vec<std::net::TcpListener>,
+    config: Config,
+    loop_config: LoopConfig,
+    make: F,
+) -> io::Result<()>
+where
+    H: Handler,
+    F: Fn() -> H + Send + Sync,
+{
+    std::thread::scope(|scope| {
+        let runs: Vec<_> = listeners
+            .into_iter()
+            .map(|listener| {
+                let (config, loop_config, make) = (config.clone(), loop_config.clone(), &make);
+                scope.spawn(move || -> io::Result<()> {
+                    let mut event_loop = EventLoop::new(make(), config, loop_config)?;
+                    event_loop.listen(listener)?;
+                    event_loop.run()
+                })
+            })
+            .collect();
+        runs.into_iter().try_for_each(|run| {
+            run.join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        })
+    })
+}
+
+/// `count` listeners on one address with `SO_REUSEPORT`, for [`serve`]. Port 0 picks one free port
+/// for all of them.
+pub fn reuse_port_listeners(
+    addr: SocketAddr,
+    count: usize,
+) -> io::Result<Vec<std::net::TcpListener>> {
+    let first = reuse_port_listener(addr)?;
+    let addr = first.local_addr()?;
+    let mut listeners = vec![first];
+    for _ in 1..count {
+        listeners.push(reuse_port_listener(addr)?);
+    }
+    Ok(listeners)
+}
+
+fn reuse_port_listener(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    #[cfg(unix)]
+    socket.set_reuse_port(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    Ok(socket.into())
+}

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Strict check of Autobahn reports: every case's behavior must be OK or INFORMATIONAL and its close
 behavior OK, except 12.* and 13.* (permessage-deflate, not implemented yet), which may be UNIMPLEMENTED.
-Prints the counts per role; exits 1 if any case fails the check or no case ran."""
+Prints the counts per role and agent (driver); exits 1 if any case fails the check or no case ran."""
 import collections
 import json
 import sys
@@ -9,26 +9,35 @@ import sys
 ALLOWED = {"OK", "INFORMATIONAL"}
 
 
-def check(role, path):
+def check(role, path, expected):
     with open(path) as f:
         agents = json.load(f)
+    missing = expected - set(agents)
+    for agent in sorted(missing):
+        print("%s %s: no report" % (role, agent))
+    ok = bool(agents) and not missing
+    for agent, cases in sorted(agents.items()):
+        ok = check_agent("%s %s" % (role, agent), cases) and ok
+    return ok
+
+
+def check_agent(name, cases):
     bad = []
     counts = collections.Counter()
     total = 0
-    for agent, cases in agents.items():
-        for case, result in sorted(cases.items(), key=lambda kv: [int(p) for p in kv[0].split(".")]):
-            total += 1
-            behavior, close = result["behavior"], result["behaviorClose"]
-            counts[behavior] += 1
-            deflate = case.split(".")[0] in ("12", "13")
-            if deflate and behavior == "UNIMPLEMENTED":
-                continue
-            # An INFORMATIONAL case (7.1.6, 7.13.x) reports its close behavior as INFORMATIONAL too.
-            close_ok = close == "OK" or (behavior == "INFORMATIONAL" and close == "INFORMATIONAL")
-            if behavior not in ALLOWED or not close_ok:
-                bad.append("%s %s: behavior %s, close %s" % (agent, case, behavior, close))
+    for case, result in sorted(cases.items(), key=lambda kv: [int(p) for p in kv[0].split(".")]):
+        total += 1
+        behavior, close = result["behavior"], result["behaviorClose"]
+        counts[behavior] += 1
+        deflate = case.split(".")[0] in ("12", "13")
+        if deflate and behavior == "UNIMPLEMENTED":
+            continue
+        # An INFORMATIONAL case (7.1.6, 7.13.x) reports its close behavior as INFORMATIONAL too.
+        close_ok = close == "OK" or (behavior == "INFORMATIONAL" and close == "INFORMATIONAL")
+        if behavior not in ALLOWED or not close_ok:
+            bad.append("%s: behavior %s, close %s" % (case, behavior, close))
     summary = ", ".join("%d %s" % (n, b) for b, n in sorted(counts.items()))
-    print("%s: %d cases: %s" % (role, total, summary))
+    print("%s: %d cases: %s" % (name, total, summary))
     for line in bad:
         print("  FAILED CHECK %s" % line)
     return total > 0 and not bad
@@ -36,9 +45,14 @@ def check(role, path):
 
 def main():
     ok = True
-    for arg in sys.argv[1:]:
+    expected = set()
+    args = sys.argv[1:]
+    if args[:1] == ["--agents"]:
+        expected = set(args[1].split(","))
+        args = args[2:]
+    for arg in args:
         role, path = arg.split("=", 1)
-        ok = check(role, path) and ok
+        ok = check(role, path, expected) and ok
     sys.exit(0 if ok else 1)
 
 

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# Runs the Autobahn TestSuite against wscore in both roles and checks the reports strictly:
-#   server role: `wstest -m fuzzingclient` against examples/echo_server on 127.0.0.1:9001
-#   client role: examples/autobahn_client against `wstest -m fuzzingserver` on 127.0.0.1:9002
+# Runs the Autobahn TestSuite against wscore in both roles and both drivers, and checks the reports
+# strictly:
+#   server role: `wstest -m fuzzingclient` against examples/echo_server, the mio driver on 127.0.0.1:9001
+#                and the blocking driver on 127.0.0.1:9003 (agents wscore-mio, wscore-blocking)
+#   client role: examples/autobahn_client on each driver against `wstest -m fuzzingserver` on 127.0.0.1:9002
 # Reports land in autobahn/reports/{server,client}/ (index.html for people, index.json for check.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 wstest="$(bash autobahn/install.sh | tail -n 1)"
-cargo build --release --example echo_server --example autobahn_client
+cargo build --release --features mio --example echo_server --example autobahn_client
 rm -rf autobahn/reports
 pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; }
@@ -23,15 +25,19 @@ wait_for_port() {
 }
 
 echo "== server role: wstest fuzzingclient -> echo_server"
-target/release/examples/echo_server --addr 127.0.0.1:9001 >autobahn/echo_server.log 2>&1 &
+target/release/examples/echo_server --addr 127.0.0.1:9001 --driver mio >autobahn/echo_server_mio.log 2>&1 &
+pids+=($!)
+target/release/examples/echo_server --addr 127.0.0.1:9003 --driver blocking >autobahn/echo_server_blocking.log 2>&1 &
 pids+=($!)
 wait_for_port 9001
+wait_for_port 9003
 "$wstest" -m fuzzingclient -s autobahn/fuzzingclient.json >autobahn/fuzzingclient.log 2>&1
 
 echo "== client role: autobahn_client -> wstest fuzzingserver"
 "$wstest" -m fuzzingserver -s autobahn/fuzzingserver.json >autobahn/fuzzingserver.log 2>&1 &
 pids+=($!)
 wait_for_port 9002
-target/release/examples/autobahn_client ws://127.0.0.1:9002 wscore >autobahn/autobahn_client.log 2>&1
+target/release/examples/autobahn_client ws://127.0.0.1:9002 wscore-mio --driver mio >autobahn/autobahn_client_mio.log 2>&1
+target/release/examples/autobahn_client ws://127.0.0.1:9002 wscore-blocking --driver blocking >autobahn/autobahn_client_blocking.log 2>&1
 
-python3 autobahn/check.py server=autobahn/reports/server/index.json client=autobahn/reports/client/index.json
+python3 autobahn/check.py --agents wscore-mio,wscore-blocking server=autobahn/reports/server/index.json client=autobahn/reports/client/index.json

@@ -1,46 +1,67 @@
 //! The client side of the Autobahn TestSuite (`wstest -m fuzzingserver`): asks for the number of cases,
 //! runs each one echoing every message, then asks the suite to write its reports.
 //!
-//! `cargo run --release --example autobahn_client -- ws://127.0.0.1:9002 [agent]`
+//! `cargo run --release --features mio --example autobahn_client -- ws://127.0.0.1:9002 [agent] [--driver mio|blocking]`
+//!
+//! With `--driver mio` (needs the `mio` feature) the cases run one after another on an event loop, each
+//! case's connection opened from the previous one's `close`; with `--driver blocking` (the default) on
+//! the blocking driver.
 
 use wscore::driver::blocking::connect_with;
 use wscore::handshake::ClientOptions;
 use wscore::{Config, Error, Event, Message};
 
 fn main() {
+    let mut positional = Vec::new();
+    let mut mio = false;
     let mut args = std::env::args().skip(1);
-    let base = args
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--driver" => mio = args.next().as_deref() == Some("mio"),
+            _ => positional.push(arg),
+        }
+    }
+    let mut positional = positional.into_iter();
+    let base = positional
         .next()
         .unwrap_or_else(|| "ws://127.0.0.1:9002".to_owned());
-    let agent = args.next().unwrap_or_else(|| "wscore".to_owned());
-    if let Err(e) = run(base.trim_end_matches('/'), &agent) {
+    let agent = positional.next().unwrap_or_else(|| "wscore".to_owned());
+    let base = base.trim_end_matches('/');
+    // Autobahn's 9.x cases send 16 MiB messages; allow well beyond that.
+    let config = Config::default()
+        .max_frame_size(64 << 20)
+        .max_message_size(64 << 20);
+    let result = if mio {
+        on_event_loop::run(base, &agent, config)
+    } else {
+        run(base, &agent, &config)
+    };
+    if let Err(e) = result {
         eprintln!("error: {e}");
         std::process::exit(1);
     }
 }
 
-fn run(base: &str, agent: &str) -> Result<(), Error> {
-    let config = Config::default()
-        .max_frame_size(64 << 20)
-        .max_message_size(64 << 20);
-    let count = case_count(base, &config)?;
+fn run(base: &str, agent: &str, config: &Config) -> Result<(), Error> {
+    let count = case_count(base, config)?;
     eprintln!("running {count} cases as {agent}");
     for case in 1..=count {
-        if let Err(e) = echo_case(
-            &format!("{base}/runCase?case={case}&agent={agent}"),
-            &config,
-        ) {
+        if let Err(e) = echo_case(&case_url(base, agent, case), config) {
             // Failing the connection is the expected outcome of many cases; the report judges it.
             eprintln!("case {case}: {e}");
         }
     }
-    let mut ws = connect_with(
-        &format!("{base}/updateReports?agent={agent}"),
-        &ClientOptions::default(),
-        &config,
-    )?;
+    let mut ws = connect_with(&reports_url(base, agent), &ClientOptions::default(), config)?;
     while ws.read()?.is_some() {}
     Ok(())
+}
+
+fn case_url(base: &str, agent: &str, case: u32) -> String {
+    format!("{base}/runCase?case={case}&agent={agent}")
+}
+
+fn reports_url(base: &str, agent: &str) -> String {
+    format!("{base}/updateReports?agent={agent}")
 }
 
 fn case_count(base: &str, config: &Config) -> Result<u32, Error> {
@@ -68,4 +89,114 @@ fn echo_case(url: &str, config: &Config) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+#[cfg(not(feature = "mio"))]
+mod on_event_loop {
+    pub(super) fn run(_: &str, _: &str, _: wscore::Config) -> Result<(), wscore::Error> {
+        Err(wscore::Error::Misuse(
+            "--driver mio needs the mio feature: cargo run --features mio ...",
+        ))
+    }
+}
+
+/// The suite on an event loop: one connection at a time, each started when the last one ends.
+#[cfg(feature = "mio")]
+mod on_event_loop {
+    use wscore::driver::mio::{ConnId, Context, EventLoop, Handler, LoopConfig};
+    use wscore::handshake::ClientOptions;
+    use wscore::{Config, Error, Event, Sender};
+
+    use super::{case_url, reports_url};
+
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum Stage {
+        Counting,
+        Case(u32),
+        Reports,
+    }
+
+    struct Suite {
+        base: String,
+        agent: String,
+        stage: Stage,
+        count: Option<u32>,
+        failure: Option<String>,
+    }
+
+    impl Suite {
+        /// Opens the connection after the one that just ended.
+        fn next(&mut self, context: &mut Context) {
+            let options = ClientOptions::new();
+            self.stage = match (self.stage, self.count) {
+                (Stage::Counting, Some(count)) if count > 0 => Stage::Case(1),
+                (Stage::Counting, _) => {
+                    self.failure = Some("the suite did not send a case count".into());
+                    return context.shutdown();
+                }
+                (Stage::Case(case), Some(count)) if case < count => Stage::Case(case + 1),
+                (Stage::Case(_), _) => Stage::Reports,
+                (Stage::Reports, _) => return context.shutdown(),
+            };
+            let url = match self.stage {
+                Stage::Case(case) => case_url(&self.base, &self.agent, case),
+                _ => reports_url(&self.base, &self.agent),
+            };
+            context.connect(&url, &options);
+        }
+    }
+
+    impl Handler for Suite {
+        fn event(&mut self, _: &mut Context, _: ConnId, event: Event<'_>, sender: &mut Sender) {
+            match (self.stage, event) {
+                (Stage::Counting, Event::Text(text)) => self.count = text.trim().parse().ok(),
+                (Stage::Case(_), Event::Text(text)) => {
+                    let _ = sender.send_text(text);
+                }
+                (Stage::Case(_), Event::Binary(data)) => {
+                    let _ = sender.send_binary(data);
+                }
+                _ => {}
+            }
+        }
+
+        fn close(&mut self, context: &mut Context, _: ConnId, error: Option<&Error>) {
+            if let (Stage::Case(case), Some(error)) = (self.stage, error) {
+                // Failing the connection is the expected outcome of many cases.
+                eprintln!("case {case}: {error}");
+            }
+            self.next(context);
+        }
+
+        fn connect_failed(&mut self, context: &mut Context, _: ConnId, error: &Error) {
+            eprintln!("{:?}: could not connect: {error}", self.stage);
+            if self.stage == Stage::Counting {
+                self.failure = Some(format!("could not reach the suite: {error}"));
+                return context.shutdown();
+            }
+            self.next(context);
+        }
+    }
+
+    pub(super) fn run(base: &str, agent: &str, config: Config) -> Result<(), Error> {
+        let suite = Suite {
+            base: base.to_owned(),
+            agent: agent.to_owned(),
+            stage: Stage::Counting,
+            count: None,
+            failure: None,
+        };
+        let mut event_loop = EventLoop::new(suite, config, LoopConfig::default())?;
+        event_loop.connect(&format!("{base}/getCaseCount"), &ClientOptions::new())?;
+        event_loop.run()?;
+        let suite = event_loop.handler();
+        if let Some(failure) = &suite.failure {
+            return Err(std::io::Error::other(failure.clone()).into());
+        }
+        eprintln!(
+            "ran {} cases as {agent} on the event loop",
+            suite.count.unwrap_or(0)
+        );
+        Ok(())
+    }
 }

@@ -289,16 +289,19 @@ impl Sender {
         error
     }
 
-    /// Answers a ping with the same payload (RFC 6455 §5.5.3), unless closing. A pong still waiting
-    /// whole at the end of the output is replaced rather than joined, as §5.5.3 allows ("a Pong frame for
-    /// only the most recently processed Ping frame"): a peer that floods pings and never reads cannot
-    /// make the output grow.
+    /// Answers a ping with the same payload (RFC 6455 §5.5.3), unless closing. Every ping gets its pong
+    /// (Autobahn 2.10 checks it of a batch of pings) until the output reaches its bound: from then on a
+    /// pong still waiting whole at the end of the output is replaced rather than joined, as §5.5.3 allows
+    /// ("a Pong frame for only the most recently processed Ping frame"), so a peer that floods pings and
+    /// never reads cannot make the output grow past the bound and one pong.
     pub(crate) fn answer_ping(&mut self, payload: &[u8]) {
         if self.close_sent {
             return;
         }
         if let Some(start) = self.unsent_pong.take() {
-            self.out.truncate(start);
+            if self.is_full() {
+                self.out.truncate(start);
+            }
         }
         let start = self.write_frame(OpCode::Pong, true, payload);
         self.unsent_pong = Some(start);

@@ -205,10 +205,12 @@ fn invalid_utf8_after_10_mib_of_valid_text_fails_at_once() {
 }
 
 #[test]
-fn a_ping_flood_from_a_peer_that_never_reads_keeps_one_pong() {
-    // RFC 6455 §5.5.3 lets us answer only the most recent ping; the output stays one pong long.
+fn a_ping_flood_from_a_peer_that_never_reads_stays_within_the_write_bound() {
+    // Every ping is answered until the output reaches its bound; from then on RFC 6455 §5.5.3 lets us
+    // answer only the most recent ping, so the newest pong replaces the one waiting at the end.
+    let config = Config::default().max_write_buffer(1024);
     let ((conn, events), peak) = peak_heap(|| {
-        let mut conn = server();
+        let mut conn = Connection::new(Role::Server, &config);
         let mut events = 0;
         for i in 0..100_000u32 {
             conn.receive(&masked(0x89, &i.to_be_bytes()));
@@ -217,10 +219,13 @@ fn a_ping_flood_from_a_peer_that_never_reads_keeps_one_pong() {
         (conn, events)
     });
     assert_eq!(events, 100_000, "every ping is still reported");
+    let output = conn.pending_output();
+    assert!(output.len() <= 1024 + 6, "{} bytes queued", output.len());
+    assert_eq!(&output[..6], [0x8a, 0x04, 0, 0, 0, 0], "the pong to ping 0");
     assert_eq!(
-        conn.pending_output(),
+        &output[output.len() - 6..],
         [0x8a, 0x04, 0x00, 0x01, 0x86, 0x9f],
-        "only the pong to ping 99999"
+        "the last pong answers ping 99999"
     );
     assert!(peak < SMALL, "held {peak} bytes");
 }

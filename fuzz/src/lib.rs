@@ -5,7 +5,7 @@ use wscore::{CloseCode, Config, Connection, Event, Role};
 
 /// Small limits, so that "memory stays within the limits" is checked often.
 pub fn fuzz_config(seed: u64) -> Config {
-    Config::default().max_frame_size(1 << 16).max_message_size(1 << 18).rng_seed(Some(seed))
+    Config::default().max_frame_size(1 << 16).max_message_size(1 << 18).max_write_buffer(1 << 16).rng_seed(Some(seed))
 }
 
 /// A connection may hold: a partial frame, a partial message, the output it keeps between writes, and

@@ -1,0 +1,91 @@
+//! A chat room on the event loop: a page whose script (the seed article's `onopen`/`onmessage`) joins
+//! the room; every message anyone sends is broadcast to everyone connected, and a ticker on another
+//! thread pushes the time every second through the loop's `Handle`: the server speaking first, which
+//! plain HTTP cannot do.
+//!
+//! `cargo run --release --features mio --example chat -- --addr 127.0.0.1:9002`, then open
+//! http://127.0.0.1:9002/ in two browser windows.
+
+use std::collections::HashSet;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use wscore::driver::mio::{ConnId, Context, EventLoop, Handler, LoopConfig};
+use wscore::handshake::{HttpResponse, Request};
+use wscore::{Config, Error, Event, Message, Sender};
+
+const PAGE: &str = include_str!("chat_page.html");
+
+/// The room: who is in it. Broadcasts go through the loop, which skips connections that are full.
+#[derive(Default)]
+struct Room {
+    members: HashSet<ConnId>,
+}
+
+impl Handler for Room {
+    fn http(&mut self, request: &Request, _: &[u8]) -> HttpResponse {
+        if request.method == "GET" && request.path == "/" {
+            HttpResponse::new(200)
+                .header("Content-Type", "text/html; charset=utf-8")
+                .body(PAGE)
+        } else {
+            HttpResponse::new(404).body("not found\n")
+        }
+    }
+
+    fn open(&mut self, context: &mut Context, id: ConnId, _: &mut Sender) {
+        self.members.insert(id);
+        context.broadcast(Message::from(format!(
+            "someone joined ({} here)",
+            self.members.len()
+        )));
+    }
+
+    fn event(&mut self, context: &mut Context, _: ConnId, event: Event<'_>, _: &mut Sender) {
+        if let Event::Text(text) = event {
+            context.broadcast(Message::from(text));
+        }
+    }
+
+    fn close(&mut self, context: &mut Context, id: ConnId, _: Option<&Error>) {
+        self.members.remove(&id);
+        context.broadcast(Message::from(format!(
+            "someone left ({} here)",
+            self.members.len()
+        )));
+    }
+}
+
+fn main() -> std::io::Result<()> {
+    let mut addr = "127.0.0.1:9002".to_owned();
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match (arg.as_str(), args.next()) {
+            ("--addr", Some(value)) => addr = value,
+            _ => {
+                eprintln!("usage: chat [--addr HOST:PORT]");
+                std::process::exit(2);
+            }
+        }
+    }
+    let mut event_loop = EventLoop::new(Room::default(), Config::default(), LoopConfig::default())?;
+    event_loop.listen(std::net::TcpListener::bind(&addr)?)?;
+    let bound = event_loop.local_addr().expect("listening");
+    println!("chat on ws://{bound}/ — open http://{bound}/ in two browser windows");
+    let handle = event_loop.handle();
+    std::thread::spawn(move || loop {
+        std::thread::sleep(Duration::from_secs(1));
+        let seconds = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let tick = format!(
+            "server time: {:02}:{:02}:{:02} UTC",
+            seconds / 3600 % 24,
+            seconds / 60 % 60,
+            seconds % 60
+        );
+        if handle.broadcast(Message::from(tick)).is_err() {
+            break;
+        }
+    });
+    event_loop.run()
+}

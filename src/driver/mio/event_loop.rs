@@ -332,12 +332,17 @@ impl<H: Handler> EventLoop<H> {
             }
             conn.write_registered = wants_write;
         }
-        let deadline = conn.deadline();
-        if deadline != conn.scheduled {
-            conn.scheduled = deadline;
-            if let Some(at) = deadline {
+        // Traffic moves a busy connection's keepalive deadline later at every batch. An entry is pushed
+        // only when the deadline moves earlier: a later one waits for the entry already there, which
+        // then finds nothing due and schedules the real deadline. So the heap holds about one entry per
+        // connection, not one per batch.
+        match (conn.deadline(), conn.scheduled) {
+            (Some(at), Some(scheduled)) if at >= scheduled => {}
+            (Some(at), _) => {
+                conn.scheduled = Some(at);
                 self.timers.schedule(at, index, slot.generation);
             }
+            (None, _) => conn.scheduled = None,
         }
     }
 
@@ -536,4 +541,46 @@ fn reuse_port_listener(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
     socket.bind(&addr.into())?;
     socket.listen(1024)?;
     Ok(socket.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Event, Message, Sender};
+
+    struct Echo;
+    impl Handler for Echo {
+        fn event(&mut self, _: &mut Context, _: ConnId, event: Event<'_>, sender: &mut Sender) {
+            if let Event::Text(text) = event {
+                let _ = sender.send_text(text);
+            }
+        }
+    }
+
+    #[test]
+    fn a_busy_connection_keeps_about_one_deadline_in_the_heap() {
+        // Regression: every batch moved the keepalive deadline and pushed an entry, so the heap grew
+        // with the message rate.
+        let mut event_loop =
+            EventLoop::new(Echo, Config::default(), LoopConfig::default()).unwrap();
+        event_loop
+            .listen(std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+            .unwrap();
+        let url = format!("ws://{}/", event_loop.local_addr().unwrap());
+        let client = std::thread::spawn(move || {
+            let mut ws = crate::driver::blocking::connect(&url).unwrap();
+            for i in 0..500 {
+                ws.send(Message::from(format!("{i}"))).unwrap();
+                assert_eq!(ws.read().unwrap(), Some(Message::from(format!("{i}"))));
+            }
+            ws.close(CloseCode::NORMAL, "").unwrap();
+        });
+        let mut most = 0;
+        while !client.is_finished() {
+            event_loop.turn(Some(Duration::from_millis(10))).unwrap();
+            most = most.max(event_loop.timers.len());
+        }
+        client.join().unwrap();
+        assert!(most <= 4, "{most} entries in the heap");
+    }
 }

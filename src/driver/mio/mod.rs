@@ -158,7 +158,8 @@ impl Context {
     }
 
     /// Stops the loop gracefully: no new connection, every open one closed with 1001, and
-    /// [`EventLoop::run`] returns once they are done (bounded by the close timeout).
+    /// [`EventLoop::run`] returns once they are done (bounded by the close timeout, and for a peer that
+    /// does not read, by the keepalive before it).
     pub fn shutdown(&mut self) {
         self.commands.push(Command::Shutdown);
     }

@@ -106,6 +106,10 @@ impl Conn {
         }
     }
 
+    pub(super) fn is_connecting(&self) -> bool {
+        matches!(self.phase, Phase::Connecting { .. })
+    }
+
     pub(super) fn is_handshaking(&self) -> bool {
         matches!(self.phase, Phase::Accepting(_) | Phase::Connecting { .. })
     }

@@ -3,6 +3,7 @@
 
 use std::io::{self, ErrorKind, Write};
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -68,6 +69,7 @@ impl<H: Handler> EventLoop<H> {
             shared: Arc::new(Shared {
                 commands: Mutex::new(Vec::new()),
                 waker,
+                stopped: AtomicBool::new(false),
             }),
             context: Context::default(),
             scratch: vec![0; SCRATCH],
@@ -139,6 +141,7 @@ impl<H: Handler> EventLoop<H> {
     pub fn run(&mut self) -> io::Result<()> {
         loop {
             if self.shutting_down && self.live == 0 {
+                self.shared.stopped.store(true, Ordering::Release);
                 return Ok(());
             }
             self.turn(None)?;
@@ -461,6 +464,18 @@ impl<H: Handler> EventLoop<H> {
                 continue;
             };
             if conn.is_handshaking() {
+                // A client still connecting was promised `open` or `connect_failed`.
+                if conn.is_connecting() {
+                    let id = ConnId {
+                        index,
+                        generation: self.slots[index as usize].generation,
+                    };
+                    let error = Error::Io(io::Error::new(
+                        ErrorKind::Interrupted,
+                        "the event loop shut down before the connection opened",
+                    ));
+                    self.handler.connect_failed(&mut self.context, id, &error);
+                }
                 self.remove(index);
                 continue;
             }
@@ -471,6 +486,12 @@ impl<H: Handler> EventLoop<H> {
             }
             self.step(index);
         }
+    }
+}
+
+impl<H> Drop for EventLoop<H> {
+    fn drop(&mut self) {
+        self.shared.stopped.store(true, Ordering::Release);
     }
 }
 

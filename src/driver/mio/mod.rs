@@ -166,7 +166,7 @@ impl Context {
 }
 
 /// Sends to the loop's connections from any thread (it is `Send`, `Sync` and cheap to clone); each
-/// call wakes the loop.
+/// call wakes the loop, and fails once the loop has stopped.
 ///
 /// ```no_run
 /// # use wscore::driver::mio::{Context, ConnId, EventLoop, Handler};
@@ -193,6 +193,8 @@ pub struct Handle {
 struct Shared {
     commands: Mutex<Vec<Command>>,
     waker: mio::Waker,
+    /// The loop has stopped or is gone: commands would pile up for nobody.
+    stopped: std::sync::atomic::AtomicBool,
 }
 
 impl Handle {
@@ -216,7 +218,18 @@ impl Handle {
         self.push(Command::Shutdown)
     }
 
+    /// Fails once the loop has stopped (its `run` returned after a shutdown, or it was dropped).
     fn push(&self, command: Command) -> std::io::Result<()> {
+        if self
+            .shared
+            .stopped
+            .load(std::sync::atomic::Ordering::Acquire)
+        {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::NotConnected,
+                "the event loop has stopped",
+            ));
+        }
         self.shared
             .commands
             .lock()

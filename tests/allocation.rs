@@ -85,3 +85,62 @@ fn an_idle_connection_holds_under_1_kib_after_a_large_message() {
     // And it still works afterwards.
     assert_eq!(echo_all(&mut server, &client_stream(16, 3)), 3);
 }
+
+/// The event loop's steady echo: after a warm-up, a thousand round trips allocate nothing on the loop's
+/// thread (the client runs on another, which the per-thread counter does not see). An idle connection
+/// gives its buffers back between messages, so the warm-up is sized to what one round trip needs.
+#[cfg(feature = "mio")]
+#[test]
+fn the_event_loop_echoes_without_allocating_per_message() {
+    use std::sync::mpsc;
+    use std::time::Duration;
+    use wscore::driver::blocking::connect;
+    use wscore::driver::mio::{ConnId, Context, EventLoop, Handler, LoopConfig};
+    use wscore::{CloseCode, Message, Sender};
+
+    struct Echo;
+    impl Handler for Echo {
+        fn event(&mut self, _: &mut Context, _: ConnId, event: Event<'_>, sender: &mut Sender) {
+            if let Event::Binary(data) = event {
+                let _ = sender.send_binary(data);
+            }
+        }
+    }
+
+    // Keepalive off: a ping in the middle would be traffic of its own.
+    let config = Config::default().ping_interval(None);
+    let mut event_loop = EventLoop::new(Echo, config, LoopConfig::default()).unwrap();
+    event_loop
+        .listen(std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .unwrap();
+    let url = format!("ws://{}/", event_loop.local_addr().unwrap());
+    let (phase_tx, phase) = mpsc::channel();
+    let client = std::thread::spawn(move || {
+        let mut ws = connect(&url).unwrap();
+        let message = Message::Binary(vec![0x5a; 1024]);
+        for round in 0..1100 {
+            if round == 100 {
+                phase_tx.send(()).unwrap();
+            }
+            ws.send(message.clone()).unwrap();
+            assert_eq!(ws.read().unwrap().as_ref(), Some(&message));
+        }
+        ws.close(CloseCode::NORMAL, "").unwrap();
+    });
+    let step = Some(Duration::from_millis(5));
+    while phase.try_recv().is_err() {
+        event_loop.turn(step).unwrap();
+    }
+    let ((), allocated) = allocations(|| {
+        while !client.is_finished() {
+            event_loop.turn(step).unwrap();
+        }
+    });
+    client.join().unwrap();
+    // The close at the end allocates a little (the close frame's buffers, the handler's bookkeeping);
+    // a thousand messages must not.
+    assert!(
+        allocated < 50,
+        "{allocated} allocations for 1000 round trips"
+    );
+}

@@ -4,13 +4,18 @@
 
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::Shutdown;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
 
 use super::{ConnId, Context, Handler};
 use crate::handshake::{ClientHandshake, Decision, HttpResponse, Incoming, ServerHandshake};
 use crate::{Config, Connection, Error, Role};
+
+/// How long a connection with nothing to read keeps its buffers. Giving them back at every
+/// `WouldBlock` would allocate once per message for a peer that sends one and waits for the answer;
+/// keeping them for a quiet second costs nothing for busy connections and leaves idle ones without.
+const RELEASE_BUFFERS_AFTER: Duration = Duration::from_secs(1);
 
 /// Where a connection stands. Most connections are open most of the time, so the open state is kept
 /// inline in the loop's slab rather than boxed: no allocation or indirection on the hot path.
@@ -59,6 +64,8 @@ pub(super) struct Conn {
     was_full: bool,
     /// The deadline in the loop's heap for this connection.
     pub(super) scheduled: Option<Instant>,
+    /// Since when the socket has had nothing to read; its buffers go back `RELEASE_BUFFERS_AFTER` later.
+    quiet_since: Option<Instant>,
     error: Option<Error>,
 }
 
@@ -94,6 +101,7 @@ impl Conn {
             opened: false,
             was_full: false,
             scheduled: None,
+            quiet_since: None,
             error: None,
         }
     }
@@ -120,7 +128,15 @@ impl Conn {
             Phase::Connecting { handshake, .. } => handshake.poll_timeout(),
             Phase::Accepting(handshake) => handshake.poll_timeout(),
             Phase::Answering { until } => *until,
-            Phase::Open(connection) => connection.poll_timeout(),
+            Phase::Open(connection) => {
+                let release = self
+                    .quiet_since
+                    .and_then(|quiet| quiet.checked_add(RELEASE_BUFFERS_AFTER));
+                match (connection.poll_timeout(), release) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                }
+            }
         }
     }
 
@@ -164,7 +180,17 @@ impl Conn {
                     return Fate::Remove;
                 }
             }
-            Phase::Open(connection) => connection.handle_timeout(now),
+            Phase::Open(connection) => {
+                let quiet_enough = self
+                    .quiet_since
+                    .and_then(|quiet| quiet.checked_add(RELEASE_BUFFERS_AFTER))
+                    .is_some_and(|release| now >= release);
+                if quiet_enough {
+                    connection.shrink_to_idle();
+                    self.quiet_since = None;
+                }
+                connection.handle_timeout(now);
+            }
         }
         Fate::Keep
     }
@@ -308,11 +334,14 @@ impl Conn {
                     self.readable = false;
                     self.on_eof(id, handler, context, config);
                 }
-                Ok(n) => self.on_bytes(&scratch[..n], id, handler, context, config),
+                Ok(n) => {
+                    self.quiet_since = None;
+                    self.on_bytes(&scratch[..n], id, handler, context, config);
+                }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
                     self.readable = false;
-                    if let Phase::Open(connection) = &mut self.phase {
-                        connection.shrink_to_idle();
+                    if let Phase::Open(_) = self.phase {
+                        self.quiet_since.get_or_insert_with(Instant::now);
                     }
                     return Ok(());
                 }

@@ -29,6 +29,7 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 pub struct EventLoop<H> {
     poll: Poll,
     events: Events,
+    ready: Vec<(Token, bool, bool)>,
     listener: Option<TcpListener>,
     slots: Vec<Slot>,
     free: Vec<u32>,
@@ -58,6 +59,7 @@ impl<H: Handler> EventLoop<H> {
         Ok(EventLoop {
             poll,
             events: Events::with_capacity(1024),
+            ready: Vec::new(),
             listener: None,
             slots: Vec::new(),
             free: Vec::new(),
@@ -169,16 +171,15 @@ impl<H: Handler> EventLoop<H> {
             Err(e) if e.kind() == ErrorKind::Interrupted => return Ok(()),
             Err(e) => return Err(e),
         }
-        let ready: Vec<(Token, bool, bool)> = self
-            .events
-            .iter()
-            .map(|event| {
-                let readable = event.is_readable() || event.is_read_closed() || event.is_error();
-                let writable = event.is_writable() || event.is_write_closed() || event.is_error();
-                (event.token(), readable, writable)
-            })
-            .collect();
-        for (token, readable, writable) in ready {
+        // Copied out (into a buffer kept between turns) so that handling an event may borrow the loop.
+        let mut ready = std::mem::take(&mut self.ready);
+        ready.clear();
+        ready.extend(self.events.iter().map(|event| {
+            let readable = event.is_readable() || event.is_read_closed() || event.is_error();
+            let writable = event.is_writable() || event.is_write_closed() || event.is_error();
+            (event.token(), readable, writable)
+        }));
+        for &(token, readable, writable) in &ready {
             match token {
                 LISTENER => self.accept_all(),
                 WAKER => {
@@ -204,6 +205,7 @@ impl<H: Handler> EventLoop<H> {
                 }
             }
         }
+        self.ready = ready;
         self.fire_timers();
         if self
             .accept_paused_until

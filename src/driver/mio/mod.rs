@@ -25,8 +25,9 @@
 //!   [`Handler::writable`] is called and reading resumes.
 //! - Time: one heap of deadlines per loop, fed by each connection's `poll_timeout()` (handshake
 //!   deadline, keepalive, idle, close timeout); `Poll::poll` sleeps until the earliest.
-//! - Memory: a connection with nothing to read gives its buffers back (`shrink_to_idle`), so an idle
-//!   connection costs its state and its socket.
+//! - Memory: a connection that has had nothing to read for a second gives its buffers back
+//!   (`shrink_to_idle`), so an idle connection costs its state and its socket, while a busy one keeps
+//!   them and allocates nothing per message.
 //! - Faults: a connection's I/O error ends that connection only; `EMFILE` and other accept errors pause
 //!   accepting for 100 ms; past `LoopConfig::max_connections` a new connection is answered 503 and
 //!   closed. A panic in a handler unwinds out of [`EventLoop::run`]: the loop stops and the panic

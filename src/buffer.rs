@@ -66,9 +66,12 @@ impl Buffer {
         self.make_room(need, need.max(READ_CHUNK))
     }
 
-    /// Room for exactly `n` more bytes, e.g. an encoded frame, growing geometrically if it must.
+    /// Room for exactly `n` more bytes that are already at hand (an encoded frame, bytes copied in),
+    /// growing geometrically if it must but with no minimum: a connection that carried one small
+    /// message holds a small buffer, which matters to an event loop with ten thousand of them (the
+    /// allocator keeps freed memory, so the peak is what stays resident).
     pub(crate) fn room_for(&mut self, n: usize) -> &mut [u8] {
-        let grow_to = n.max(self.data.len()).max(READ_CHUNK);
+        let grow_to = n.max(self.data.len());
         &mut self.make_room(n, grow_to)[..n]
     }
 
@@ -97,15 +100,19 @@ impl Buffer {
         self.peak = self.peak.max(self.end - self.start);
     }
 
+    /// Room for `want` bytes at hand that belong to a frame with `left` bytes still to come (`want`
+    /// among them): grows geometrically with what is held, but never past the frame, so a large frame
+    /// copied in costs its own size and no more, and a small one a small buffer.
+    pub(crate) fn room_in_frame(&mut self, want: usize, left: usize) -> &mut [u8] {
+        let held = self.end - self.start;
+        let grow = want.max(held.min(left));
+        &mut self.make_room(want, grow)[..want]
+    }
+
     /// Copies `bytes` in.
-    pub(crate) fn extend(&mut self, mut bytes: &[u8]) {
-        while !bytes.is_empty() {
-            let room = self.spare(bytes.len());
-            let n = room.len().min(bytes.len());
-            room[..n].copy_from_slice(&bytes[..n]);
-            self.commit(n);
-            bytes = &bytes[n..];
-        }
+    pub(crate) fn extend(&mut self, bytes: &[u8]) {
+        self.room_for(bytes.len()).copy_from_slice(bytes);
+        self.commit(bytes.len());
     }
 
     /// Heap bytes held.

@@ -88,8 +88,10 @@ impl Unmasker {
             if self.left > 0 && self.done == buffer.bytes().len() {
                 // In a payload, and nothing behind: one pass from `src` to the buffer.
                 let want = self.left.min(src.len() as u64) as usize;
-                let room = buffer.spare(want);
-                let n = want.min(room.len());
+                // The bytes are here: room for them, growing with the frame but not past it.
+                let left = usize::try_from(self.left).unwrap_or(usize::MAX);
+                let room = buffer.room_in_frame(want, left);
+                let n = want;
                 match self.key {
                     Some(key) => mask_copy(&mut room[..n], &src[..n], key, self.position),
                     None => room[..n].copy_from_slice(&src[..n]),

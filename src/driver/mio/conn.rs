@@ -54,6 +54,8 @@ pub(super) struct Conn {
     /// Readiness seen and not yet used up (edge-triggered: cleared only by `WouldBlock`).
     pub(super) readable: bool,
     pub(super) writable: bool,
+    /// The peer ended its side (or the socket failed): read on to the end, even after a short read.
+    pub(super) read_closed: bool,
     /// Whether `WRITABLE` is registered: only while output waits.
     pub(super) write_registered: bool,
     eof: bool,
@@ -95,6 +97,7 @@ impl Conn {
             head_written: 0,
             readable: true,
             writable: false,
+            read_closed: false,
             write_registered: false,
             eof: false,
             shut_down: false,
@@ -326,6 +329,7 @@ impl Conn {
                 }
             }
             if !self.readable || self.eof {
+                self.mark_quiet();
                 return Ok(());
             }
             match self.stream.read(scratch) {
@@ -336,17 +340,32 @@ impl Conn {
                 }
                 Ok(n) => {
                     self.quiet_since = None;
+                    // A read that did not fill the buffer emptied the socket: more data will raise a
+                    // new edge, so the read that would only say `WouldBlock` is skipped (a syscall per
+                    // message for a peer that waits for each answer). Not when the peer has ended its
+                    // side: its end came with this edge and raises no other.
+                    if n < scratch.len() && !self.read_closed {
+                        self.readable = false;
+                    }
                     self.on_bytes(&scratch[..n], id, handler, context, config);
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
                     self.readable = false;
-                    if let Phase::Open(_) = self.phase {
-                        self.quiet_since.get_or_insert_with(Instant::now);
-                    }
+                    self.mark_quiet();
                     return Ok(());
                 }
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// The socket has nothing more to read now: an open connection holding buffers gives them back if
+    /// it stays that way for `RELEASE_BUFFERS_AFTER` (one that holds none needs no timer).
+    fn mark_quiet(&mut self) {
+        if let Phase::Open(connection) = &self.phase {
+            if !self.eof && connection.heap_size() > 0 {
+                self.quiet_since.get_or_insert_with(Instant::now);
             }
         }
     }

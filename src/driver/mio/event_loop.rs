@@ -29,7 +29,7 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 pub struct EventLoop<H> {
     poll: Poll,
     events: Events,
-    ready: Vec<(Token, bool, bool)>,
+    ready: Vec<(Token, bool, bool, bool)>,
     listener: Option<TcpListener>,
     slots: Vec<Slot>,
     free: Vec<u32>,
@@ -177,9 +177,10 @@ impl<H: Handler> EventLoop<H> {
         ready.extend(self.events.iter().map(|event| {
             let readable = event.is_readable() || event.is_read_closed() || event.is_error();
             let writable = event.is_writable() || event.is_write_closed() || event.is_error();
-            (event.token(), readable, writable)
+            let closed = event.is_read_closed() || event.is_error();
+            (event.token(), readable, writable, closed)
         }));
-        for &(token, readable, writable) in &ready {
+        for &(token, readable, writable, closed) in &ready {
             match token {
                 LISTENER => self.accept_all(),
                 WAKER => {
@@ -200,6 +201,7 @@ impl<H: Handler> EventLoop<H> {
                     {
                         conn.readable |= readable;
                         conn.writable |= writable;
+                        conn.read_closed |= closed;
                         self.step(index as u32);
                     }
                 }

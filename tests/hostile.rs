@@ -452,13 +452,33 @@ fn any_bytes_from_the_peer_before_the_ping_timeout_keep_the_connection_open() {
 /// How many silent connections test the echo server; both ends live in processes of their own, and
 /// `ulimit -n` here (20000) is far above it.
 const SILENT: usize = 2000;
-/// The example's default `--max-connections`.
+/// The cap given to the echo server (`--max-connections`).
 const MAX_CONNECTIONS: usize = 1024;
 
 #[test]
-fn silent_connections_to_the_echo_server_are_answered_408_or_503_in_bounded_threads_and_memory() {
+fn silent_connections_to_the_blocking_echo_server_are_answered_408_or_503_in_bounded_threads_and_memory(
+) {
+    silent_connections_to_the_echo_server("blocking");
+}
+
+#[cfg(feature = "mio")]
+#[test]
+fn silent_connections_to_the_event_loop_echo_server_are_answered_408_or_503_in_bounded_threads_and_memory(
+) {
+    silent_connections_to_the_echo_server("mio");
+}
+
+fn silent_connections_to_the_echo_server(driver: &str) {
     let deadline = Duration::from_millis(500);
-    let server = EchoServer::start(&["--handshake-timeout-ms", "500"]);
+    let cap = MAX_CONNECTIONS.to_string();
+    let server = EchoServer::start(&[
+        "--handshake-timeout-ms",
+        "500",
+        "--max-connections",
+        &cap,
+        "--driver",
+        driver,
+    ]);
     let (threads_at_start, rss_at_start) = server.threads_and_rss_kib();
     let (mut most_threads, mut most_rss) = (threads_at_start, rss_at_start);
     let start = Instant::now();

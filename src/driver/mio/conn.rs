@@ -336,7 +336,7 @@ impl Conn {
                 Ok(0) => {
                     self.eof = true;
                     self.readable = false;
-                    self.on_eof(id, handler, context, config);
+                    self.on_input(None, id, handler, context, config);
                 }
                 Ok(n) => {
                     self.quiet_since = None;
@@ -347,7 +347,7 @@ impl Conn {
                     if n < scratch.len() && !self.read_closed {
                         self.readable = false;
                     }
-                    self.on_bytes(&scratch[..n], id, handler, context, config);
+                    self.on_input(Some(&scratch[..n]), id, handler, context, config);
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
                     self.readable = false;
@@ -370,51 +370,40 @@ impl Conn {
         }
     }
 
-    fn on_bytes<H: Handler>(
+    /// Bytes read (`Some`), or the end of the stream (`None`), for the phase that reads them.
+    fn on_input<H: Handler>(
         &mut self,
-        bytes: &[u8],
+        input: Option<&[u8]>,
         id: ConnId,
         handler: &mut H,
         context: &mut Context,
         config: &Config,
     ) {
         match &mut self.phase {
-            Phase::Open(connection) => connection.receive(bytes),
+            Phase::Open(connection) => match input {
+                Some(bytes) => connection.receive(bytes),
+                None => {
+                    if let Err(error) = connection.receive_eof() {
+                        self.error.get_or_insert(error);
+                    }
+                }
+            },
             Phase::Accepting(handshake) => {
-                handshake.receive(bytes);
+                match input {
+                    Some(bytes) => handshake.receive(bytes),
+                    None => handshake.receive_eof(),
+                }
                 self.after_request(id, handler, context, config);
             }
             Phase::Connecting { handshake, .. } => {
-                handshake.receive(bytes);
+                match input {
+                    Some(bytes) => handshake.receive(bytes),
+                    None => handshake.receive_eof(),
+                }
                 self.after_response(id, handler, context, config);
             }
             // What a refused or answered peer still sends is read and dropped, so that closing does
             // not reset the stream under the answer.
-            Phase::Answering { .. } => {}
-        }
-    }
-
-    fn on_eof<H: Handler>(
-        &mut self,
-        id: ConnId,
-        handler: &mut H,
-        context: &mut Context,
-        config: &Config,
-    ) {
-        match &mut self.phase {
-            Phase::Open(connection) => {
-                if let Err(error) = connection.receive_eof() {
-                    self.error.get_or_insert(error);
-                }
-            }
-            Phase::Accepting(handshake) => {
-                handshake.receive_eof();
-                self.after_request(id, handler, context, config);
-            }
-            Phase::Connecting { handshake, .. } => {
-                handshake.receive_eof();
-                self.after_response(id, handler, context, config);
-            }
             Phase::Answering { .. } => {}
         }
     }

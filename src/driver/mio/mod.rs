@@ -15,7 +15,7 @@
 //! # What the loop does (and no protocol rule)
 //!
 //! - Readiness is edge-triggered: a connection is read until `WouldBlock` into one scratch buffer per
-//!   loop and copied in with [`Connection::receive`], which unmasks while it copies (the faster of the
+//!   loop and copied in with [`Connection::receive`](crate::Connection::receive), which unmasks while it copies (the faster of the
 //!   core's two ways in at every size, `benches/receive.rs`); every complete event goes to the handler;
 //!   then all the output the batch produced goes out in one write. `WRITABLE` is registered only while
 //!   output waits.

@@ -294,7 +294,7 @@ impl Conn {
             }
             // Output may have drained enough to read on, or a handler answered the last events.
             let more_to_read = self.readable && !self.eof && !full;
-            if !more_to_read || !self.output_written() {
+            if !more_to_read || self.wants_write() {
                 return Ok(());
             }
         }
@@ -313,7 +313,7 @@ impl Conn {
         loop {
             if let Phase::Open(connection) = &mut self.phase {
                 // The application is handed no event while its answers could be refused.
-                while !connection.sender().is_full() {
+                while !connection.is_full() {
                     match connection.next_event() {
                         Ok(Some((event, sender))) => handler.event(context, id, event, sender),
                         Ok(None) => break,
@@ -323,7 +323,7 @@ impl Conn {
                         }
                     }
                 }
-                if connection.sender().is_full() {
+                if connection.is_full() {
                     self.was_full = true;
                     return Ok(());
                 }
@@ -512,14 +512,12 @@ impl Conn {
     /// Writes the head, then the connection's output, until done or the socket is full.
     fn write_out(&mut self) -> io::Result<()> {
         while self.head_written < self.head.len() {
-            match self.stream.write(&self.head[self.head_written..]) {
-                Ok(n) => self.head_written += n,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+            match write_once(&mut self.stream, &self.head[self.head_written..])? {
+                Some(n) => self.head_written += n,
+                None => {
                     self.writable = false;
                     return Ok(());
                 }
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
             }
         }
         if self.head_written > 0 && self.head_written == self.head.len() {
@@ -528,22 +526,16 @@ impl Conn {
         }
         if let Phase::Open(connection) = &mut self.phase {
             while !connection.pending_output().is_empty() && !connection.is_drained() {
-                match self.stream.write(connection.pending_output()) {
-                    Ok(n) => connection.consume_output(n),
-                    Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                match write_once(&mut self.stream, connection.pending_output())? {
+                    Some(n) => connection.consume_output(n),
+                    None => {
                         self.writable = false;
                         return Ok(());
                     }
-                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                    Err(e) => return Err(e),
                 }
             }
         }
         Ok(())
-    }
-
-    fn output_written(&self) -> bool {
-        !self.wants_write()
     }
 
     fn is_full(&self) -> bool {
@@ -554,6 +546,18 @@ impl Conn {
     pub(super) fn finish<H: Handler>(self, id: ConnId, handler: &mut H, context: &mut Context) {
         if self.opened {
             handler.close(context, id, self.error.as_ref());
+        }
+    }
+}
+
+/// One write: how much the socket took, or `None` when it is full (then `WRITABLE` says when to go on).
+fn write_once(stream: &mut TcpStream, bytes: &[u8]) -> io::Result<Option<usize>> {
+    loop {
+        match stream.write(bytes) {
+            Ok(n) => return Ok(Some(n)),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(None),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
         }
     }
 }

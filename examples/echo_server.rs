@@ -11,7 +11,8 @@
 //! Flags: `--addr HOST:PORT` (127.0.0.1:9001), `--driver mio|blocking`, `--threads N` (1, mio only),
 //! `--max-connections N` (1024 blocking, 10000 mio), `--handshake-timeout-ms MS` (10000), `--origin
 //! ORIGIN` (repeatable: only pages from these origins may open a WebSocket; others get 403, the defence
-//! against cross-site WebSocket hijacking; by default any page may).
+//! against cross-site WebSocket hijacking; by default any page may), `--trace` (every frame both ways
+//! on stderr, one line each).
 
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
@@ -22,6 +23,7 @@ use std::time::Duration;
 
 use wscore::driver::blocking::{accept_with, Accepted};
 use wscore::handshake::{AllowedOrigins, Decision, HttpResponse, Request, Upgrade};
+use wscore::trace::Tracer;
 use wscore::{Config, Error, Event};
 
 const PAGE: &str = include_str!("echo_page.html");
@@ -131,6 +133,10 @@ fn parse_options(mut args: impl Iterator<Item = String>) -> Options {
         origins: Vec::new(),
     };
     while let Some(arg) = args.next() {
+        if arg == "--trace" {
+            options.config = options.config.trace(Tracer::stderr());
+            continue;
+        }
         let value = args.next();
         match (arg.as_str(), value) {
             ("--addr", Some(value)) => options.addr = value,
@@ -152,7 +158,7 @@ fn parse_options(mut args: impl Iterator<Item = String>) -> Options {
             _ => {
                 eprintln!(
                     "usage: echo_server [--addr HOST:PORT] [--driver mio|blocking] [--threads N] \
-                     [--max-connections N] [--handshake-timeout-ms MS] [--origin ORIGIN]...\n\
+                     [--max-connections N] [--handshake-timeout-ms MS] [--origin ORIGIN]... [--trace]\n\
                      (--driver mio needs the mio feature: cargo run --features mio ...)"
                 );
                 std::process::exit(2);

@@ -2,12 +2,14 @@
 //! or in place: `unmask.rs`), checked, and reassembled into messages (RFC 6455 §5.2–§5.5).
 
 use std::ops::Range;
+use std::sync::Arc;
 
 use crate::buffer::{Buffer, KEEP_CAPACITY, READ_CHUNK};
 use crate::close::parse_close_payload;
 use crate::error::Error;
 use crate::frame::{FrameHeader, OpCode};
 use crate::send::{MessageKind, Sender};
+use crate::trace::{Direction, Tap};
 use crate::unmask::Unmasker;
 use crate::utf8::Utf8Validator;
 use crate::{Config, Role};
@@ -52,10 +54,12 @@ pub(crate) struct Receiver {
     borrowed_input: usize,
     borrowed_message: bool,
     close_received: bool,
+    /// Reports each frame received, when tracing.
+    tap: Option<Arc<Tap>>,
 }
 
 impl Receiver {
-    pub(crate) fn new(role: Role, config: &Config) -> Receiver {
+    pub(crate) fn new(role: Role, config: &Config, tap: Option<Arc<Tap>>) -> Receiver {
         Receiver {
             role,
             max_frame_size: config.max_frame_size,
@@ -69,6 +73,7 @@ impl Receiver {
             borrowed_input: 0,
             borrowed_message: false,
             close_received: false,
+            tap,
         }
     }
 
@@ -183,6 +188,13 @@ impl Receiver {
             let payload = frame.header_len..frame.header_len + frame.payload_len;
             let frame_len = payload.end;
             let header = frame.header;
+            if let Some(tap) = &self.tap {
+                tap.frame(
+                    Direction::Received,
+                    &header,
+                    &self.input.bytes()[payload.clone()],
+                );
+            }
             match header.opcode {
                 OpCode::Ping => {
                     sender.answer_ping(&self.input.bytes()[payload.clone()]);

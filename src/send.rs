@@ -3,6 +3,8 @@
 //! It is a separate value from the receiving half so that an application can answer an event while the
 //! event still borrows the input buffer (see [`crate::Connection::next_event`]).
 
+use std::sync::Arc;
+
 use rand::rngs::StdRng;
 use rand::RngCore;
 
@@ -11,6 +13,7 @@ use crate::close::{self, CloseCode};
 use crate::error::Error;
 use crate::frame::{FrameHeader, OpCode, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN};
 use crate::mask::mask_copy;
+use crate::trace::{Direction, Tap};
 use crate::utf8::Utf8Validator;
 use crate::{Message, Role};
 
@@ -82,10 +85,17 @@ pub struct Sender {
     /// Where the automatic pong starts in `out` (counted from the first unwritten byte), while it is the
     /// last frame there and none of it has been written: the next ping's pong replaces it.
     unsent_pong: Option<usize>,
+    /// Reports each frame queued, when tracing.
+    tap: Option<Arc<Tap>>,
 }
 
 impl Sender {
-    pub(crate) fn new(role: Role, masks: Option<Box<StdRng>>, max_write_buffer: usize) -> Sender {
+    pub(crate) fn new(
+        role: Role,
+        masks: Option<Box<StdRng>>,
+        max_write_buffer: usize,
+        tap: Option<Arc<Tap>>,
+    ) -> Sender {
         Sender {
             role,
             out: Buffer::default(),
@@ -102,6 +112,7 @@ impl Sender {
             fragmenting: None,
             utf8: Utf8Validator::default(),
             unsent_pong: None,
+            tap,
         }
     }
 
@@ -387,6 +398,9 @@ impl Sender {
             mask,
             payload_len: payload.len() as u64,
         };
+        if let Some(tap) = &self.tap {
+            tap.frame(Direction::Sent, &header, payload);
+        }
         let mut head = [0u8; MAX_HEADER_LEN];
         let head_len = header.encode(&mut head);
         // Whatever follows a waiting pong pins it in place.

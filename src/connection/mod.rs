@@ -53,6 +53,7 @@ use crate::config::Purpose;
 use crate::error::Error;
 use crate::receive::{Ready, Receiver};
 use crate::send::{MessageKind, Sender};
+use crate::trace::Tap;
 use crate::{CloseCode, Config};
 
 mod timers;
@@ -148,12 +149,13 @@ impl Connection {
                 Err(error) => (None, Some(error)),
             },
         };
-        let mut sender = Sender::new(role, masks, config.max_write_buffer);
+        let tap = config.trace.as_ref().map(|tracer| Tap::new(tracer, role));
+        let mut sender = Sender::new(role, masks, config.max_write_buffer, tap.clone());
         if pending_error.is_some() {
             sender.disable();
         }
         Connection {
-            receiver: Receiver::new(role, config),
+            receiver: Receiver::new(role, config, tap),
             sender,
             ready: None,
             transport_ended: false,

@@ -98,6 +98,11 @@ pub struct Config {
     /// Called for every frame sent and received by each connection made from this config (see
     /// [`crate::trace`]). `None` (the default) traces nothing and costs a branch per frame.
     pub trace: Option<Tracer>,
+    /// permessage-deflate (RFC 7692, feature `deflate`): what a client offers and what a server
+    /// accepts. Default: on, with [`Deflate::default`](crate::deflate::Deflate); `None` negotiates no
+    /// compression.
+    #[cfg(feature = "deflate")]
+    pub deflate: Option<crate::deflate::Deflate>,
     /// How many random streams the seed has given, shared by clones so connections never repeat masks.
     pub(crate) streams: Arc<AtomicU64>,
 }
@@ -117,6 +122,8 @@ impl Default for Config {
             close_timeout: Duration::from_secs(10),
             rng_seed: None,
             trace: None,
+            #[cfg(feature = "deflate")]
+            deflate: Some(crate::deflate::Deflate::default()),
             streams: Arc::default(),
         }
     }
@@ -139,8 +146,14 @@ impl PartialEq for Config {
             close_timeout,
             rng_seed,
             trace,
+            #[cfg(feature = "deflate")]
+            deflate,
             streams: _,
         } = self;
+        #[cfg(feature = "deflate")]
+        if *deflate != other.deflate {
+            return false;
+        }
         let same_tracer = match (trace, &other.trace) {
             (Some(a), Some(b)) => a.same(b),
             (a, b) => a.is_none() && b.is_none(),
@@ -187,6 +200,21 @@ impl Config {
     #[must_use]
     pub fn trace(mut self, tracer: impl Into<Option<Tracer>>) -> Config {
         self.trace = tracer.into();
+        self
+    }
+
+    /// Sets [`Config::deflate`](#structfield.deflate): the settings, or `None` for no compression.
+    ///
+    /// ```
+    /// use wscore::deflate::Deflate;
+    /// let config = wscore::Config::default().deflate(Deflate::default().level(1));
+    /// assert_eq!(config.deflate.as_ref().map(|d| d.level), Some(1));
+    /// assert!(config.deflate(None).deflate.is_none());
+    /// ```
+    #[cfg(feature = "deflate")]
+    #[must_use]
+    pub fn deflate(mut self, deflate: impl Into<Option<crate::deflate::Deflate>>) -> Config {
+        self.deflate = deflate.into();
         self
     }
 }

@@ -35,6 +35,8 @@ mod buffer;
 pub mod close;
 mod config;
 mod connection;
+#[cfg(feature = "deflate")]
+pub mod deflate;
 pub mod driver;
 mod error;
 pub mod frame;

@@ -101,7 +101,7 @@ setters!(Deflate {
 ///
 /// ```
 /// use wscore::deflate::DeflateOffer;
-/// let offer = DeflateOffer::default().server_no_context_takeover(true).client_max_window_bits(Some(12));
+/// let offer = DeflateOffer::default().server_no_context_takeover(true).client_max_window_bits(Some(Some(12)));
 /// assert_eq!(offer.client_max_window_bits, Some(Some(12)));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

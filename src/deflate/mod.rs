@@ -8,6 +8,12 @@
 //! |----------------|-------------------------------------------------------------------------|
 //! | `negotiate.rs` | the `Sec-WebSocket-Extensions` offers and response, both roles (§5, §7) |
 //! | `codec.rs`     | compressing and inflating one message, bounded (§7.2)                   |
+//! | `frames.rs`    | which messages go compressed; RSV1 on the first frame (§6)              |
+
+mod codec;
+mod frames;
+
+pub(crate) use frames::{Deflater, Inflater};
 
 /// permessage-deflate settings, both roles. The client sends [`Deflate::offers`]; the server accepts
 /// the first offer it can and answers with its own limits. Defaults favour memory on servers with many

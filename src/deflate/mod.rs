@@ -15,6 +15,12 @@ mod frames;
 
 pub(crate) use frames::{Deflater, Inflater};
 
+mod negotiate;
+
+// The handshakes call these once they negotiate permessage-deflate; until then only the tests do.
+#[allow(unused_imports)]
+pub(crate) use negotiate::{accept_offer, accept_response, offer_header};
+
 /// permessage-deflate settings, both roles. The client sends [`Deflate::offers`]; the server accepts
 /// the first offer it can and answers with its own limits. Defaults favour memory on servers with many
 /// connections: clients must reset their compression context between messages
@@ -36,12 +42,12 @@ pub struct Deflate {
     /// Client: the offers, in order of preference, all in one `Sec-WebSocket-Extensions` header (RFC
     /// 7692 §5). Default: one offer, `permessage-deflate; client_max_window_bits`, as browsers send.
     pub offers: Vec<DeflateOffer>,
-    /// Server: the largest LZ77 window our compressor uses, as a power of two (8–15). A client may ask
-    /// for less (`server_max_window_bits`). Default 15 (32 KiB).
+    /// Server: the largest LZ77 window our compressor uses, as a power of two (8–15; values outside are
+    /// clamped). A client may ask for less (`server_max_window_bits`). Default 15 (32 KiB).
     pub server_max_window_bits: u8,
-    /// Server: the window a client may use, when the client said it can limit its own
-    /// (`client_max_window_bits` in its offer); a client that did not say so is not limited (RFC 7692
-    /// §7.1.2.2). Default 15.
+    /// Server: the window a client may use (8–15; values outside are clamped), when the client said it
+    /// can limit its own (`client_max_window_bits` in its offer). A client that did not say so cannot be
+    /// limited (RFC 7692 §7.1.2.2), so below 15 its offer is declined. Default 15.
     pub client_max_window_bits: u8,
     /// Server: we compress each message on its own (`server_no_context_takeover` in the response).
     /// Default false.
@@ -117,10 +123,10 @@ pub struct DeflateOffer {
     pub server_no_context_takeover: bool,
     /// Tells the server we compress each message on its own.
     pub client_no_context_takeover: bool,
-    /// Asks the server for a window of at most 2^N bytes (8–15).
+    /// Asks the server for a window of at most 2^N bytes (8–15; values outside are clamped).
     pub server_max_window_bits: Option<u8>,
     /// `Some(None)`: we can limit our window if the server asks; `Some(Some(n))`: we will use at most
-    /// 2^n bytes. Default `Some(None)`.
+    /// 2^n bytes (8–15; values outside are clamped). Default `Some(None)`.
     pub client_max_window_bits: Option<Option<u8>>,
 }
 

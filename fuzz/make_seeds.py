@@ -61,11 +61,46 @@ def write(target, name, data):
         out.write(data)
 
 
+def deflate_streams():
+    """Compressed messages (RFC 7692): whole, fragmented, with context taken over, empty, a small bomb,
+    and data that does not inflate. Masked, for the server target."""
+    import zlib
+
+    def compress(chunks, fin_tail=True, compressor=None):
+        c = compressor or zlib.compressobj(6, zlib.DEFLATED, -15)
+        out = [c.compress(chunk) + c.flush(zlib.Z_SYNC_FLUSH) for chunk in chunks]
+        if fin_tail and out[-1].endswith(b"\x00\x00\xff\xff"):
+            out[-1] = out[-1][:-4]
+        return out
+
+    f = lambda first, payload: frame(first, payload, True)
+    hello = compress([b"Hello, Hello, Hello"])[0]
+    shared = zlib.compressobj(6, zlib.DEFLATED, -15)
+    first, second = compress([b'{"chat":"hello"}'], compressor=shared)[0], compress([b'{"chat":"hello"}'], compressor=shared)[0]
+    parts = compress([b"fragmented ", b"message ", b"here"])
+    bomb = compress([bytes(1 << 20)])[0]
+    return {
+        "text": f(0xC1, hello),
+        "binary": f(0xC2, hello),
+        "context-takeover": f(0xC1, first) + f(0xC1, second),
+        "fragmented": f(0x41, parts[0]) + f(0x89, b"ping") + f(0x00, parts[1]) + f(0x80, parts[2]),
+        "empty": f(0xC1, b"\x00"),
+        "uncompressed-between": f(0xC1, hello) + f(0x81, b"plain") + f(0xC2, hello),
+        "bomb-1MiB": f(0xC2, bomb),
+        "invalid": f(0xC2, b"\xff\xff\xff\x00"),
+        "rsv1-continuation": f(0x41, parts[0]) + f(0xC0, parts[1]),
+    }
+
+
 def main():
     for name, data in frame_streams(masked=True).items():
         write("frame_server", name, SPLIT_SEED + data)
     for name, data in frame_streams(masked=False).items():
         write("frame_client", name, SPLIT_SEED + data)
+    # inflate_server: 2 bytes of parameters (no context takeover flags, window bits), the split seed.
+    for name, data in deflate_streams().items():
+        write("inflate_server", name, b"\x00\x77" + SPLIT_SEED + data)
+        write("inflate_server", name + "-no-context-small-windows", b"\x03\x11" + SPLIT_SEED + data)
     # handshake_response: a mode byte (0 raw, 1 our valid answer then these bytes, 2 an extra header line).
     write("handshake_response", "raw-101-wrong-accept", b"\x00HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
           b"Connection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n")

@@ -1,6 +1,8 @@
 //! What the fuzz targets share: feeding a connection arbitrary bytes in arbitrary pieces and checking
 //! everything it writes back.
 
+use wscore::deflate::DeflateParams;
+use wscore::handshake::Extensions;
 use wscore::{CloseCode, Config, Connection, Event, Role};
 
 /// Small limits, so that "memory stays within the limits" is checked often.
@@ -12,6 +14,12 @@ pub fn fuzz_config(seed: u64) -> Config {
 /// the bytes of one `receive` call.
 fn heap_bound(config: &Config, chunk: usize) -> usize {
     config.max_frame_size + config.max_message_size + 3 * (64 << 10) + chunk
+}
+
+/// permessage-deflate on top: zlib's compressor and inflater, and the compressed copy of the largest
+/// message echoed.
+fn deflate_bound(config: &Config) -> usize {
+    (512 << 10) + config.max_message_size
 }
 
 pub fn peer(role: Role) -> Role {
@@ -48,9 +56,10 @@ pub struct OutputChecker {
 }
 
 impl OutputChecker {
-    pub fn new(role_of_writer: Role) -> OutputChecker {
+    pub fn new(role_of_writer: Role, extensions: &Extensions) -> OutputChecker {
         let config = fuzz_config(99).max_frame_size(1 << 22).max_message_size(1 << 22);
-        OutputChecker { peer: Connection::new(peer(role_of_writer), &config), close_seen: None }
+        let peer = Connection::with_extensions(peer(role_of_writer), &config, extensions);
+        OutputChecker { peer, close_seen: None }
     }
 
     pub fn check(&mut self, bytes: &[u8]) {
@@ -71,13 +80,34 @@ impl OutputChecker {
 /// it, heap within the limits, output always well-formed frames, a close frame with the error's code,
 /// and nothing written after a close.
 pub fn fuzz_frames(role: Role, data: &[u8]) {
+    fuzz_frames_with(role, data, &Extensions::default());
+}
+
+/// Like [`fuzz_frames`], with permessage-deflate negotiated: 2 bytes choose the parameters (context
+/// takeover each way, both windows), then as `fuzz_frames`. The connection echoes compressed, the
+/// checker inflates what it wrote, and a frame that inflates past the limit must fail with 1009, never
+/// take the memory.
+pub fn fuzz_deflate(role: Role, data: &[u8]) {
+    let [flags, windows, rest @ ..] = data else { return };
+    let mut params = DeflateParams::default();
+    params.server_no_context_takeover = flags & 1 != 0;
+    params.client_no_context_takeover = flags & 2 != 0;
+    params.server_max_window_bits = 8 + (windows & 0x0f) % 8;
+    params.client_max_window_bits = 8 + (windows >> 4) % 8;
+    let mut extensions = Extensions::default();
+    extensions.deflate = Some(params);
+    fuzz_frames_with(role, rest, &extensions);
+}
+
+fn fuzz_frames_with(role: Role, data: &[u8], extensions: &Extensions) {
     let (seed, stream) = match data {
         [a, b, c, d, e, f, g, h, rest @ ..] => (u64::from_le_bytes([*a, *b, *c, *d, *e, *f, *g, *h]), rest),
         _ => return,
     };
     let config = fuzz_config(seed);
-    let mut conn = Connection::new(role, &config);
-    let mut checker = OutputChecker::new(role);
+    let mut conn = Connection::with_extensions(role, &config, extensions);
+    let mut checker = OutputChecker::new(role, extensions);
+    let extra = if extensions.deflate.is_some() { deflate_bound(&config) } else { 0 };
     let mut error_code: Option<Option<CloseCode>> = None;
     for (i, piece) in pieces(stream, seed).into_iter().enumerate() {
         let closed_before = conn.sender().close_sent();
@@ -121,7 +151,7 @@ pub fn fuzz_frames(role: Role, data: &[u8]) {
         checker.check(&out);
         conn.consume_output(out.len());
         let heap = conn.heap_size();
-        assert!(heap <= heap_bound(&config, piece.len()), "holds {heap} bytes");
+        assert!(heap <= heap_bound(&config, piece.len()) + extra, "holds {heap} bytes");
     }
     if let Some(code) = error_code {
         assert_eq!(checker.close_seen, Some(code), "the close frame must carry the error's code");

@@ -24,15 +24,8 @@ const chromiumArgs = [
   // A test certificate: Chromium has no flag to trust a CA file, so under TLS it ignores the errors.
   ...(tls ? ['--ignore-certificate-errors'] : []),
 ];
-const profile = mkdtempSync(path.join(tmpdir(), 'wscore-chromium-'));
-const browser = await chromium.launchPersistentContext(profile, {
-  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-  headless: true,
-  args: chromiumArgs,
-  ignoreHTTPSErrors: tls,
-  viewport: { width: 900, height: 700 },
-});
-console.log(`chromium ${browser.browser()?.version() ?? '(version unknown)'}; profile ${profile}`);
+// The checks below use `browser`, launched at the end of this file with a fresh profile.
+let browser;
 
 /** Text of every log line of a page with the given class ('in', 'out', 'error'). */
 const logLines = (page, kind) => page.$$eval(`#log div.${kind}`, (divs) => divs.map((d) => d.textContent));
@@ -200,11 +193,24 @@ for (const [key, url] of Object.entries(args)) {
 if (args.chat) checks.push(...chatChecks(args.chat).map(([name, check]) => [name, check, 'chat']));
 assert(checks.length > 0, 'no --echo-LABEL or --chat URL given');
 
-let failed;
+const profile = mkdtempSync(path.join(tmpdir(), 'wscore-chromium-'));
+let failed = 1;
 try {
+  browser = await chromium.launchPersistentContext(profile, {
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    headless: true,
+    args: chromiumArgs,
+    ignoreHTTPSErrors: tls,
+    viewport: { width: 900, height: 700 },
+  });
+  console.log(`chromium ${browser.browser()?.version() ?? '(version unknown)'}; profile ${profile}`);
   failed = await runChecks('chromium', checks);
+} catch (error) {
+  console.log(`FAIL chromium: ${error?.stack ?? error}`);
 } finally {
-  await withTimeout(browser.close(), 10_000, 'closing chromium').catch((error) => console.log(error.message));
+  if (browser) {
+    await withTimeout(browser.close(), 10_000, 'closing chromium').catch((error) => console.log(error.message));
+  }
   rmSync(profile, { recursive: true, force: true });
 }
 process.exit(failed > 0 ? 1 : 0);

@@ -67,6 +67,9 @@ trap cleanup EXIT
 start() {
   local name=$1 log="$out/logs/$1.log"
   shift
+  # Emptied here, not only by the child's redirection, which may come after the first look below and
+  # leave a previous run's address to be read.
+  : >"$log"
   "$@" >"$log" 2>&1 &
   pids+=($!)
   local pid=$! line

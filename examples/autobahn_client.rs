@@ -14,10 +14,12 @@ use wscore::{Config, Error, Event, Message};
 fn main() {
     let mut positional = Vec::new();
     let mut mio = false;
+    let mut trace = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--driver" => mio = args.next().as_deref() == Some("mio"),
+            "--trace" => trace = true,
             _ => positional.push(arg),
         }
     }
@@ -30,7 +32,8 @@ fn main() {
     // Autobahn's 9.x cases send 16 MiB messages; allow well beyond that.
     let config = Config::default()
         .max_frame_size(64 << 20)
-        .max_message_size(64 << 20);
+        .max_message_size(64 << 20)
+        .trace(trace.then(wscore::trace::Tracer::stderr));
     let result = if mio {
         on_event_loop::run(base, &agent, config)
     } else {

@@ -57,17 +57,22 @@ impl Handler for Room {
 
 fn main() -> std::io::Result<()> {
     let mut addr = "127.0.0.1:9002".to_owned();
+    let mut config = Config::default();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
+        if arg == "--trace" {
+            config = config.trace(wscore::trace::Tracer::stderr());
+            continue;
+        }
         match (arg.as_str(), args.next()) {
             ("--addr", Some(value)) => addr = value,
             _ => {
-                eprintln!("usage: chat [--addr HOST:PORT]");
+                eprintln!("usage: chat [--addr HOST:PORT] [--trace]");
                 std::process::exit(2);
             }
         }
     }
-    let mut event_loop = EventLoop::new(Room::default(), Config::default(), LoopConfig::default())?;
+    let mut event_loop = EventLoop::new(Room::default(), config, LoopConfig::default())?;
     event_loop.listen(std::net::TcpListener::bind(&addr)?)?;
     let bound = event_loop.local_addr().expect("listening");
     println!("chat on ws://{bound}/ — open http://{bound}/ in two browser windows");

@@ -1,7 +1,8 @@
 //! A small `wscat`: sends each line of stdin as a text message and prints what comes back; at the end of
 //! stdin it closes the connection, still printing replies until the close handshake ends.
 //!
-//! `cargo run --release --example client -- ws://127.0.0.1:9001`
+//! `cargo run --release --example client -- ws://127.0.0.1:9001` (add `--trace` to see every frame on
+//! stderr)
 //!
 //! The socket is split: this thread reads stdin and sends, another prints what arrives.
 
@@ -13,17 +14,22 @@ use wscore::handshake::ClientOptions;
 use wscore::{CloseCode, Config, Error, Message};
 
 fn main() {
-    let url = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "ws://127.0.0.1:9001".to_owned());
-    if let Err(e) = run(&url) {
+    let mut config = Config::default();
+    let mut url = "ws://127.0.0.1:9001".to_owned();
+    for arg in std::env::args().skip(1) {
+        match arg.as_str() {
+            "--trace" => config = config.trace(wscore::trace::Tracer::stderr()),
+            _ => url = arg,
+        }
+    }
+    if let Err(e) = run(&url, &config) {
         eprintln!("error: {e}");
         std::process::exit(1);
     }
 }
 
-fn run(url: &str) -> Result<(), Error> {
-    let ws = connect_with(url, &ClientOptions::default(), &Config::default())?;
+fn run(url: &str, config: &Config) -> Result<(), Error> {
+    let ws = connect_with(url, &ClientOptions::default(), config)?;
     eprintln!("connected to {url}; type lines to send, end with Ctrl-D");
     let (mut reader, writer) = ws.split()?;
     let printer = thread::spawn(move || -> Result<(), Error> {

@@ -13,8 +13,9 @@
 //! `--idle-timeout-ms MS` (off: with it, a connection with no message either way for that long is closed
 //! with 1001, which the interop tests use to see a close the server starts), `--origin ORIGIN`
 //! (repeatable: only pages from these origins may open a WebSocket; others get 403, the defence against
-//! cross-site WebSocket hijacking; by default any page may). `--addr 127.0.0.1:0` lets the system pick a
-//! free port; the first line printed names the address.
+//! cross-site WebSocket hijacking; by default any page may), `--trace` (every frame both ways on stderr,
+//! one line each). `--addr 127.0.0.1:0` lets the system pick a free port; the first line printed names
+//! the address.
 
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
@@ -25,6 +26,7 @@ use std::time::Duration;
 
 use wscore::driver::blocking::{accept_with, Accepted};
 use wscore::handshake::{AllowedOrigins, Decision, HttpResponse, Request, Upgrade};
+use wscore::trace::Tracer;
 use wscore::{Config, Error, Event};
 
 const PAGE: &str = include_str!("echo_page.html");
@@ -134,6 +136,10 @@ fn parse_options(mut args: impl Iterator<Item = String>) -> Options {
         origins: Vec::new(),
     };
     while let Some(arg) = args.next() {
+        if arg == "--trace" {
+            options.config = options.config.trace(Tracer::stderr());
+            continue;
+        }
         let value = args.next();
         match (arg.as_str(), value) {
             ("--addr", Some(value)) => options.addr = value,
@@ -161,7 +167,7 @@ fn parse_options(mut args: impl Iterator<Item = String>) -> Options {
                 eprintln!(
                     "usage: echo_server [--addr HOST:PORT] [--driver mio|blocking] [--threads N] \
                      [--max-connections N] [--handshake-timeout-ms MS] [--idle-timeout-ms MS] \
-                     [--origin ORIGIN]...\n\
+                     [--origin ORIGIN]... [--trace]\n\
                      (--driver mio needs the mio feature: cargo run --features mio ...)"
                 );
                 std::process::exit(2);

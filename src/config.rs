@@ -10,6 +10,7 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 
 use crate::error::Error;
+use crate::trace::Tracer;
 
 /// Limits, timers and settings of a connection and its handshake.
 ///
@@ -94,6 +95,14 @@ pub struct Config {
     /// default) seeds from the operating system, as RFC 6455 §10.3 requires in production. Each
     /// connection made from a seeded config (and its clones) gets its own streams.
     pub rng_seed: Option<u64>,
+    /// Called for every frame sent and received by each connection made from this config (see
+    /// [`crate::trace`]). `None` (the default) traces nothing and costs a branch per frame.
+    pub trace: Option<Tracer>,
+    /// permessage-deflate (RFC 7692, feature `deflate`): what a client offers and what a server
+    /// accepts. Default: on, with [`Deflate::default`](crate::deflate::Deflate); `None` negotiates no
+    /// compression.
+    #[cfg(feature = "deflate")]
+    pub deflate: Option<crate::deflate::Deflate>,
     /// How many random streams the seed has given, shared by clones so connections never repeat masks.
     pub(crate) streams: Arc<AtomicU64>,
 }
@@ -112,12 +121,16 @@ impl Default for Config {
             idle_timeout: None,
             close_timeout: Duration::from_secs(10),
             rng_seed: None,
+            trace: None,
+            #[cfg(feature = "deflate")]
+            deflate: Some(crate::deflate::Deflate::default()),
             streams: Arc::default(),
         }
     }
 }
 
-/// Two configs are equal when their settings are; the position in the seeded streams is not a setting.
+/// Two configs are equal when their settings are, and their tracers the same one; the position in the
+/// seeded streams is not a setting.
 impl PartialEq for Config {
     fn eq(&self, other: &Config) -> bool {
         let Config {
@@ -132,37 +145,79 @@ impl PartialEq for Config {
             idle_timeout,
             close_timeout,
             rng_seed,
+            trace,
+            #[cfg(feature = "deflate")]
+            deflate,
             streams: _,
         } = self;
-        (
-            *max_frame_size,
-            *max_message_size,
-            *max_write_buffer,
-            *max_handshake_size,
-            *max_headers,
-            *handshake_timeout,
-            *ping_interval,
-            *ping_timeout,
-            *idle_timeout,
-            *close_timeout,
-            *rng_seed,
-        ) == (
-            other.max_frame_size,
-            other.max_message_size,
-            other.max_write_buffer,
-            other.max_handshake_size,
-            other.max_headers,
-            other.handshake_timeout,
-            other.ping_interval,
-            other.ping_timeout,
-            other.idle_timeout,
-            other.close_timeout,
-            other.rng_seed,
-        )
+        #[cfg(feature = "deflate")]
+        if *deflate != other.deflate {
+            return false;
+        }
+        let same_tracer = match (trace, &other.trace) {
+            (Some(a), Some(b)) => a.same(b),
+            (a, b) => a.is_none() && b.is_none(),
+        };
+        same_tracer
+            && (
+                *max_frame_size,
+                *max_message_size,
+                *max_write_buffer,
+                *max_handshake_size,
+                *max_headers,
+                *handshake_timeout,
+                *ping_interval,
+                *ping_timeout,
+                *idle_timeout,
+                *close_timeout,
+                *rng_seed,
+            ) == (
+                other.max_frame_size,
+                other.max_message_size,
+                other.max_write_buffer,
+                other.max_handshake_size,
+                other.max_headers,
+                other.handshake_timeout,
+                other.ping_interval,
+                other.ping_timeout,
+                other.idle_timeout,
+                other.close_timeout,
+                other.rng_seed,
+            )
     }
 }
 
 impl Eq for Config {}
+
+impl Config {
+    /// Sets [`Config::trace`](#structfield.trace): a [`Tracer`], or `None` to trace nothing.
+    ///
+    /// ```
+    /// let config = wscore::Config::default().trace(wscore::trace::Tracer::stderr());
+    /// assert!(config.trace.is_some());
+    /// assert!(config.trace(None).trace.is_none());
+    /// ```
+    #[must_use]
+    pub fn trace(mut self, tracer: impl Into<Option<Tracer>>) -> Config {
+        self.trace = tracer.into();
+        self
+    }
+
+    /// Sets [`Config::deflate`](#structfield.deflate): the settings, or `None` for no compression.
+    ///
+    /// ```
+    /// use wscore::deflate::Deflate;
+    /// let config = wscore::Config::default().deflate(Deflate::default().level(1));
+    /// assert_eq!(config.deflate.as_ref().map(|d| d.level), Some(1));
+    /// assert!(config.deflate(None).deflate.is_none());
+    /// ```
+    #[cfg(feature = "deflate")]
+    #[must_use]
+    pub fn deflate(mut self, deflate: impl Into<Option<crate::deflate::Deflate>>) -> Config {
+        self.deflate = deflate.into();
+        self
+    }
+}
 
 macro_rules! setters {
     ($($(#[$doc:meta])* $name:ident: $ty:ty;)*) => {

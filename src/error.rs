@@ -16,6 +16,9 @@ pub enum Error {
     Protocol(&'static str),
     /// A text message or close reason that is not UTF-8 (close 1007, RFC 6455 §8.1).
     InvalidUtf8,
+    /// A compressed message (permessage-deflate) whose data does not inflate (close 1007: the payload
+    /// is inconsistent with the encoding negotiated for it, RFC 6455 §7.4.1, RFC 7692 §8).
+    InvalidCompressedData,
 
     // A limit was exceeded.
     /// A frame declared a payload over `Config::max_frame_size` (close 1009).
@@ -102,7 +105,7 @@ impl Error {
     pub fn close_code(&self) -> Option<CloseCode> {
         match self {
             Error::Protocol(_) => Some(CloseCode::PROTOCOL_ERROR),
-            Error::InvalidUtf8 => Some(CloseCode::INVALID_PAYLOAD),
+            Error::InvalidUtf8 | Error::InvalidCompressedData => Some(CloseCode::INVALID_PAYLOAD),
             Error::FrameTooLarge { .. } | Error::MessageTooLarge { .. } => {
                 Some(CloseCode::MESSAGE_TOO_BIG)
             }
@@ -149,6 +152,7 @@ impl Error {
         match self {
             Error::Protocol(rule) => rule,
             Error::InvalidUtf8 => "invalid UTF-8",
+            Error::InvalidCompressedData => "invalid compressed data",
             Error::FrameTooLarge { .. } => "frame too large",
             Error::MessageTooLarge { .. } => "message too large",
             Error::KeepaliveTimeout => "keepalive timeout",
@@ -162,6 +166,9 @@ impl fmt::Display for Error {
         match self {
             Error::Protocol(rule) => write!(f, "protocol error: {rule}"),
             Error::InvalidUtf8 => f.write_str("invalid UTF-8 in a text message or close reason"),
+            Error::InvalidCompressedData => {
+                f.write_str("a compressed message whose data does not inflate")
+            }
             Error::FrameTooLarge { len, max } => {
                 write!(f, "frame of {len} bytes exceeds the limit of {max}")
             }

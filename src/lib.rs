@@ -9,6 +9,7 @@
 //! - [`Connection`]: the state machine after it, with its timers; [`Event`]s borrow its buffer,
 //!   [`Message`]s are owned, and [`Sender`] is the one way to send.
 //! - [`driver::blocking`]: a server and a client over any `Read + Write` stream.
+//! - [`trace`]: every frame in both directions, for debugging, when [`Config::trace`] is set.
 //!
 //! A server answering one upgrade over a blocking stream:
 //!
@@ -34,6 +35,8 @@ mod buffer;
 pub mod close;
 mod config;
 mod connection;
+#[cfg(feature = "deflate")]
+pub mod deflate;
 pub mod driver;
 mod error;
 pub mod frame;
@@ -42,6 +45,7 @@ pub mod mask;
 mod message;
 mod receive;
 mod send;
+pub mod trace;
 mod unmask;
 pub mod utf8;
 

@@ -2,12 +2,14 @@
 //! or in place: `unmask.rs`), checked, and reassembled into messages (RFC 6455 §5.2–§5.5).
 
 use std::ops::Range;
+use std::sync::Arc;
 
 use crate::buffer::{Buffer, KEEP_CAPACITY, READ_CHUNK};
 use crate::close::parse_close_payload;
 use crate::error::Error;
 use crate::frame::{FrameHeader, OpCode};
 use crate::send::{MessageKind, Sender};
+use crate::trace::{Direction, Tap};
 use crate::unmask::Unmasker;
 use crate::utf8::Utf8Validator;
 use crate::{Config, Role};
@@ -52,10 +54,17 @@ pub(crate) struct Receiver {
     borrowed_input: usize,
     borrowed_message: bool,
     close_received: bool,
+    /// Reports each frame received, when tracing.
+    tap: Option<Arc<Tap>>,
+    /// The message being received is compressed (RSV1 on its first frame, RFC 7692 §6).
+    compressed: bool,
+    /// permessage-deflate, when negotiated; boxed, as most connections of a server have none.
+    #[cfg(feature = "deflate")]
+    inflater: Option<Box<crate::deflate::Inflater>>,
 }
 
 impl Receiver {
-    pub(crate) fn new(role: Role, config: &Config) -> Receiver {
+    pub(crate) fn new(role: Role, config: &Config, tap: Option<Arc<Tap>>) -> Receiver {
         Receiver {
             role,
             max_frame_size: config.max_frame_size,
@@ -69,7 +78,25 @@ impl Receiver {
             borrowed_input: 0,
             borrowed_message: false,
             close_received: false,
+            tap,
+            compressed: false,
+            #[cfg(feature = "deflate")]
+            inflater: None,
         }
+    }
+
+    /// Inflates compressed messages from now on, as negotiated.
+    #[cfg(feature = "deflate")]
+    pub(crate) fn inflate(&mut self, inflater: crate::deflate::Inflater) {
+        self.inflater = Some(Box::new(inflater));
+    }
+
+    /// Whether RSV1 may mark a compressed message: permessage-deflate was negotiated.
+    fn compression_negotiated(&self) -> bool {
+        #[cfg(feature = "deflate")]
+        return self.inflater.is_some();
+        #[cfg(not(feature = "deflate"))]
+        false
     }
 
     pub(crate) fn role(&self) -> Role {
@@ -122,6 +149,10 @@ impl Receiver {
     }
 
     pub(crate) fn heap_size(&self) -> usize {
+        #[cfg(feature = "deflate")]
+        if let Some(inflater) = &self.inflater {
+            return self.input.capacity() + self.message.capacity() + inflater.heap_size();
+        }
         self.input.capacity() + self.message.capacity()
     }
 
@@ -149,6 +180,10 @@ impl Receiver {
         }
         if self.message.is_empty() {
             self.message = Vec::new();
+            #[cfg(feature = "deflate")]
+            if let Some(inflater) = &mut self.inflater {
+                inflater.release_idle();
+            }
         }
     }
 
@@ -160,6 +195,10 @@ impl Receiver {
         self.frame = None;
         self.borrowed_input = 0;
         self.borrowed_message = false;
+        #[cfg(feature = "deflate")]
+        {
+            self.inflater = None;
+        }
     }
 
     /// Releases what the last event borrowed, then parses until an event is ready (`Ok(Some)`), more
@@ -183,6 +222,13 @@ impl Receiver {
             let payload = frame.header_len..frame.header_len + frame.payload_len;
             let frame_len = payload.end;
             let header = frame.header;
+            if let Some(tap) = &self.tap {
+                tap.frame(
+                    Direction::Received,
+                    &header,
+                    &self.input.bytes()[payload.clone()],
+                );
+            }
             match header.opcode {
                 OpCode::Ping => {
                     sender.answer_ping(&self.input.bytes()[payload.clone()]);
@@ -199,6 +245,22 @@ impl Receiver {
                     self.close_received = true;
                     self.borrowed_input = frame_len;
                     return Ok(Some(Ready::Close(payload)));
+                }
+                #[cfg(feature = "deflate")]
+                OpCode::Text | OpCode::Binary | OpCode::Continuation if self.compressed => {
+                    let kind = self.fragmented.unwrap_or(kind_of(header.opcode));
+                    self.inflate_fragment(&payload, header.fin, kind)?;
+                    self.consume_input(frame_len);
+                    if !header.fin {
+                        self.fragmented = Some(kind);
+                        continue;
+                    }
+                    self.fragmented = None;
+                    if kind == MessageKind::Text {
+                        self.utf8.finish().map_err(|_| Error::InvalidUtf8)?;
+                    }
+                    self.borrowed_message = true;
+                    return Ok(Some(Ready::Message(kind, None)));
                 }
                 OpCode::Text | OpCode::Binary if header.fin => {
                     let kind = kind_of(header.opcode);
@@ -233,11 +295,16 @@ impl Receiver {
         header: FrameHeader,
         header_len: usize,
     ) -> Result<PartialFrame, Error> {
-        // RFC 6455 §5.2: RSV bits are zero unless an extension defines them; none is negotiated.
-        if header.rsv != 0 {
+        // RFC 6455 §5.2: RSV bits are zero unless an extension defines them. RFC 7692 §6:
+        // permessage-deflate defines RSV1, set on the first frame of a compressed data message only.
+        let rsv1 = header.rsv & 0b100 != 0;
+        if header.rsv & 0b011 != 0 || (rsv1 && !self.compression_negotiated()) {
             return Err(Error::Protocol(
                 "reserved bits set without a negotiated extension",
             ));
+        }
+        if rsv1 && !matches!(header.opcode, OpCode::Text | OpCode::Binary) {
+            return Err(Error::Protocol("RSV1 on a control or continuation frame"));
         }
         // RFC 6455 §5.1: clients mask every frame, servers none.
         match (self.role, header.mask.is_some()) {
@@ -262,7 +329,11 @@ impl Receiver {
             }
             _ => {}
         }
-        if !header.opcode.is_control() {
+        if matches!(header.opcode, OpCode::Text | OpCode::Binary) {
+            self.compressed = rsv1;
+        }
+        // A compressed message's limit applies to its inflated bytes, as they are inflated.
+        if !header.opcode.is_control() && !self.compressed {
             let so_far = if header.opcode == OpCode::Continuation {
                 self.message.len()
             } else {
@@ -301,11 +372,13 @@ impl Receiver {
             .min(end)
             .saturating_sub(frame.header_len);
         if arrived > frame.processed {
-            let text = match frame.header.opcode {
-                OpCode::Text => true,
-                OpCode::Continuation => self.fragmented == Some(MessageKind::Text),
-                _ => false,
-            };
+            // Compressed text is validated as it inflates instead.
+            let text = !self.compressed
+                && match frame.header.opcode {
+                    OpCode::Text => true,
+                    OpCode::Continuation => self.fragmented == Some(MessageKind::Text),
+                    _ => false,
+                };
             if text {
                 let bytes = &self.input.bytes()
                     [frame.header_len + frame.processed..frame.header_len + arrived];
@@ -314,6 +387,31 @@ impl Receiver {
             frame.processed = arrived;
         }
         Ok(frame.processed == frame.payload_len)
+    }
+
+    /// Inflates a compressed message's frame onto the message, validating text as it comes out.
+    #[cfg(feature = "deflate")]
+    fn inflate_fragment(
+        &mut self,
+        payload: &Range<usize>,
+        fin: bool,
+        kind: MessageKind,
+    ) -> Result<(), Error> {
+        let Some(inflater) = &mut self.inflater else {
+            return Err(Error::Protocol("a compressed message without an extension"));
+        };
+        let utf8 = &mut self.utf8;
+        let mut check = |bytes: &[u8]| match kind {
+            MessageKind::Text => utf8.feed(bytes).map_err(|_| Error::InvalidUtf8),
+            MessageKind::Binary => Ok(()),
+        };
+        inflater.inflate(
+            &self.input.bytes()[payload.clone()],
+            fin,
+            &mut self.message,
+            self.max_message_size,
+            &mut check,
+        )
     }
 
     /// Appends a fragment to the message, growing the buffer geometrically but never past the limit.

@@ -3,6 +3,8 @@
 //! It is a separate value from the receiving half so that an application can answer an event while the
 //! event still borrows the input buffer (see [`crate::Connection::next_event`]).
 
+use std::sync::Arc;
+
 use rand::rngs::StdRng;
 use rand::RngCore;
 
@@ -11,6 +13,7 @@ use crate::close::{self, CloseCode};
 use crate::error::Error;
 use crate::frame::{FrameHeader, OpCode, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN};
 use crate::mask::mask_copy;
+use crate::trace::{Direction, Tap};
 use crate::utf8::Utf8Validator;
 use crate::{Message, Role};
 
@@ -82,10 +85,20 @@ pub struct Sender {
     /// Where the automatic pong starts in `out` (counted from the first unwritten byte), while it is the
     /// last frame there and none of it has been written: the next ping's pong replaces it.
     unsent_pong: Option<usize>,
+    /// Reports each frame queued, when tracing.
+    tap: Option<Arc<Tap>>,
+    /// permessage-deflate, when negotiated; boxed, as most connections of a server have none.
+    #[cfg(feature = "deflate")]
+    deflater: Option<Box<crate::deflate::Deflater>>,
 }
 
 impl Sender {
-    pub(crate) fn new(role: Role, masks: Option<Box<StdRng>>, max_write_buffer: usize) -> Sender {
+    pub(crate) fn new(
+        role: Role,
+        masks: Option<Box<StdRng>>,
+        max_write_buffer: usize,
+        tap: Option<Arc<Tap>>,
+    ) -> Sender {
         Sender {
             role,
             out: Buffer::default(),
@@ -102,7 +115,16 @@ impl Sender {
             fragmenting: None,
             utf8: Utf8Validator::default(),
             unsent_pong: None,
+            tap,
+            #[cfg(feature = "deflate")]
+            deflater: None,
         }
+    }
+
+    /// Compresses data messages from now on, as negotiated.
+    #[cfg(feature = "deflate")]
+    pub(crate) fn deflate(&mut self, deflater: crate::deflate::Deflater) {
+        self.deflater = Some(Box::new(deflater));
     }
 
     /// Queues any [`Message`]: text, binary, ping, pong, or a close (which starts the close handshake,
@@ -164,7 +186,22 @@ impl Sender {
             }
         }
         self.fragmenting = if fin { None } else { Some(kind) };
-        self.write_frame(opcode, fin, payload);
+        #[cfg(feature = "deflate")]
+        if let Some(mut deflater) = self.deflater.take() {
+            let first = opcode != OpCode::Continuation;
+            let result = deflater
+                .fragment(payload, first, fin)
+                .map(|(bytes, rsv1)| self.write_frame(opcode, fin, rsv1, bytes));
+            if fin {
+                deflater.message_done();
+                deflater.trim();
+            }
+            self.deflater = Some(deflater);
+            result?;
+            self.sent_message = true;
+            return Ok(());
+        }
+        self.write_frame(opcode, fin, false, payload);
         self.sent_message = true;
         Ok(())
     }
@@ -258,7 +295,7 @@ impl Sender {
     /// small frame per ping interval.
     pub(crate) fn send_keepalive_ping(&mut self) {
         if !self.close_sent {
-            self.write_frame(OpCode::Ping, true, &[]);
+            self.write_frame(OpCode::Ping, true, false, &[]);
         }
     }
 
@@ -269,6 +306,10 @@ impl Sender {
     }
 
     pub(crate) fn heap_size(&self) -> usize {
+        #[cfg(feature = "deflate")]
+        if let Some(deflater) = &self.deflater {
+            return self.out.capacity() + deflater.heap_size();
+        }
         self.out.capacity()
     }
 
@@ -276,6 +317,10 @@ impl Sender {
     pub(crate) fn release_idle(&mut self) {
         if self.out.is_empty() {
             self.out.clear();
+        }
+        #[cfg(feature = "deflate")]
+        if let Some(deflater) = &mut self.deflater {
+            deflater.release_idle();
         }
     }
 
@@ -303,7 +348,7 @@ impl Sender {
                 self.out.truncate(start);
             }
         }
-        let start = self.write_frame(OpCode::Pong, true, payload);
+        let start = self.write_frame(OpCode::Pong, true, false, payload);
         self.unsent_pong = Some(start);
     }
 
@@ -343,7 +388,18 @@ impl Sender {
             ));
         }
         self.check_room()?;
-        self.write_frame(opcode, true, payload);
+        #[cfg(feature = "deflate")]
+        if let Some(mut deflater) = self.deflater.take() {
+            match deflater.message(payload) {
+                Some(compressed) => self.write_frame(opcode, true, true, compressed),
+                None => self.write_frame(opcode, true, false, payload),
+            };
+            deflater.trim();
+            self.deflater = Some(deflater);
+            self.sent_message = true;
+            return Ok(());
+        }
+        self.write_frame(opcode, true, false, payload);
         self.sent_message = true;
         Ok(())
     }
@@ -354,7 +410,7 @@ impl Sender {
             return Err(Error::Misuse("control frame payload over 125 bytes"));
         }
         self.check_room()?;
-        self.write_frame(opcode, true, payload);
+        self.write_frame(opcode, true, false, payload);
         Ok(())
     }
 
@@ -370,23 +426,26 @@ impl Sender {
             }
             _ => 0,
         };
-        self.write_frame(OpCode::Close, true, &payload[..len]);
+        self.write_frame(OpCode::Close, true, false, &payload[..len]);
         self.close_sent = true;
         self.close_end = Some(self.out.bytes().len());
     }
 
     /// Encodes one frame into the output, returning where it starts; a client masks it with a fresh key
-    /// (RFC 6455 §5.3).
-    fn write_frame(&mut self, opcode: OpCode, fin: bool, payload: &[u8]) -> usize {
+    /// (RFC 6455 §5.3). `rsv1` marks the first frame of a compressed message (RFC 7692 §6).
+    fn write_frame(&mut self, opcode: OpCode, fin: bool, rsv1: bool, payload: &[u8]) -> usize {
         debug_assert_eq!(self.masks.is_some(), self.role == Role::Client);
         let mask = self.masks.as_mut().map(|rng| rng.next_u32().to_ne_bytes());
         let header = FrameHeader {
             fin,
-            rsv: 0,
+            rsv: if rsv1 { 0b100 } else { 0 },
             opcode,
             mask,
             payload_len: payload.len() as u64,
         };
+        if let Some(tap) = &self.tap {
+            tap.frame(Direction::Sent, &header, payload);
+        }
         let mut head = [0u8; MAX_HEADER_LEN];
         let head_len = header.encode(&mut head);
         // Whatever follows a waiting pong pins it in place.

@@ -54,6 +54,28 @@ fn steady_traffic_allocates_nothing_per_message() {
     }
 }
 
+/// Tracing costs no allocation either: the traced frame borrows the connection's buffers.
+#[test]
+fn a_traced_connection_allocates_nothing_per_frame() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let frames = Arc::new(AtomicUsize::new(0));
+    let tracer = {
+        let frames = Arc::clone(&frames);
+        wscore::trace::Tracer::new(move |frame| {
+            frames.fetch_add(frame.payload.len().min(1), Ordering::Relaxed);
+        })
+    };
+    let stream = client_stream(1024, 2_000);
+    let mut server = Connection::new(Role::Server, &Config::default().trace(tracer));
+    assert_eq!(echo_all(&mut server, &stream), 2_000);
+    let (messages, allocs) = allocations(|| echo_all(&mut server, &stream));
+    assert_eq!(messages, 2_000);
+    assert_eq!(allocs, 0, "{allocs} allocations for 2000 traced echoes");
+    // Every frame was seen, both ways, both rounds.
+    assert_eq!(frames.load(Ordering::Relaxed), 8_000);
+}
+
 #[test]
 fn steady_sending_allocates_nothing_per_message() {
     let mut client = Connection::new(Role::Client, &Config::default());

@@ -7,7 +7,7 @@
 mod common;
 
 use std::collections::HashSet;
-use std::io::{self, ErrorKind, Write};
+use std::io::{self, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
@@ -911,6 +911,68 @@ fn two_loops_on_one_reuse_port_address_each_echo() {
     result.unwrap();
     serving.join().unwrap();
     eprintln!("50 connections served by {} loop(s)", served.len());
+}
+
+#[test]
+fn streams_accepted_on_another_thread_are_adopted_by_two_loops_round_robin() {
+    let threads = Arc::new(Mutex::new(HashSet::new()));
+    let make = {
+        let threads = Arc::clone(&threads);
+        move || Recorder {
+            threads: Arc::clone(&threads),
+        }
+    };
+    let loops = [
+        start(Config::default(), make.clone(), |_| {}),
+        start(Config::default(), make, |_| {}),
+    ];
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("ws://{}/", listener.local_addr().unwrap());
+    let handles: Vec<Handle> = loops.iter().map(|l| l.handle.clone()).collect();
+    const CONNECTIONS: usize = 20;
+    let acceptor = thread::spawn(move || {
+        for (n, stream) in listener.incoming().take(CONNECTIONS).enumerate() {
+            handles[n % 2].adopt(stream.unwrap()).unwrap();
+        }
+    });
+    for n in 0..CONNECTIONS {
+        let mut ws = connect(&url);
+        let message = Message::Binary(vec![n as u8; 100 + n]);
+        send(&mut ws, &message);
+        assert_eq!(ws.read().unwrap(), Some(message));
+        ws.close(CloseCode::NORMAL, "done").unwrap();
+        assert_eq!(read_to_end(&mut ws), vec![]);
+    }
+    acceptor.join().unwrap();
+    // Round robin: both loops served.
+    assert_eq!(threads.lock().unwrap().len(), 2);
+
+    // A loop that is shutting down answers an adopted stream 503 rather than serving it.
+    let [first, _second] = loops;
+    first.handle.shutdown().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let handle = first.handle.clone();
+    let client = thread::spawn(move || {
+        let mut stream = TcpStream::connect(addr).unwrap();
+        stream.set_read_timeout(Some(PATIENCE)).unwrap();
+        stream.write_all(&upgrade_request("/")).unwrap();
+        // The 503 is written without reading the request, so a reset may follow it.
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer);
+        answer
+    });
+    let (stream, _) = listener.accept().unwrap();
+    // The loop has stopped (no connections) or is stopping: either the handle fails, or the stream
+    // is answered 503.
+    if let Err(e) = handle.adopt(stream) {
+        assert_eq!(e.kind(), ErrorKind::NotConnected);
+    }
+    let answer = String::from_utf8_lossy(&client.join().unwrap()).into_owned();
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 503"),
+        "{answer}"
+    );
 }
 
 // ---- 8. Clients on the loop. ----

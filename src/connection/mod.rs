@@ -51,8 +51,10 @@ use std::time::Instant;
 use crate::close::{parse_close_payload, CloseFrame};
 use crate::config::Purpose;
 use crate::error::Error;
+use crate::handshake::Extensions;
 use crate::receive::{Ready, Receiver};
 use crate::send::{MessageKind, Sender};
+use crate::trace::Tap;
 use crate::{CloseCode, Config};
 
 mod timers;
@@ -141,6 +143,14 @@ impl Connection {
     /// system cannot seed it, the connection starts closed and its first `next_event` returns
     /// [`Error::Random`]. A server masks nothing and has no generator.
     pub fn new(role: Role, config: &Config) -> Connection {
+        Connection::with_extensions(role, config, &Extensions::default())
+    }
+
+    /// A connection with the extensions its handshake negotiated ([`crate::handshake::Upgrade::extensions`]
+    /// on a server, [`crate::handshake::Response::extensions`] on a client); otherwise as
+    /// [`Connection::new`].
+    pub fn with_extensions(role: Role, config: &Config, extensions: &Extensions) -> Connection {
+        let _ = extensions;
         let (masks, pending_error) = match role {
             Role::Server => (None, None),
             Role::Client => match config.rng(Purpose::Masks) {
@@ -148,12 +158,24 @@ impl Connection {
                 Err(error) => (None, Some(error)),
             },
         };
-        let mut sender = Sender::new(role, masks, config.max_write_buffer);
+        let tap = config.trace.as_ref().map(|tracer| Tap::new(tracer, role));
+        let mut sender = Sender::new(role, masks, config.max_write_buffer, tap.clone());
+        #[cfg(feature = "deflate")]
+        if let Some(params) = &extensions.deflate {
+            let settings = config.deflate.clone().unwrap_or_default();
+            sender.deflate(crate::deflate::Deflater::new(role, params, &settings));
+        }
+        #[allow(unused_mut)] // changed only with the deflate feature
+        let mut receiver = Receiver::new(role, config, tap);
+        #[cfg(feature = "deflate")]
+        if let Some(params) = &extensions.deflate {
+            receiver.inflate(crate::deflate::Inflater::new(role, params));
+        }
         if pending_error.is_some() {
             sender.disable();
         }
         Connection {
-            receiver: Receiver::new(role, config),
+            receiver,
             sender,
             ready: None,
             transport_ended: false,
@@ -456,6 +478,8 @@ impl Connection {
     }
 }
 
+#[cfg(all(test, feature = "deflate"))]
+mod deflate_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

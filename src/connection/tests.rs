@@ -631,3 +631,67 @@ fn a_trickled_large_claim_allocates_only_what_arrived() {
         server.heap_size()
     );
 }
+
+#[test]
+fn a_tracer_sees_every_frame_both_ways_in_order_with_unmasked_payloads() {
+    use crate::frame::OpCode;
+    use crate::trace::{Direction, Tracer};
+    use std::sync::{Arc, Mutex};
+
+    type Row = (Role, Direction, OpCode, bool, bool, Vec<u8>);
+    let rows: Arc<Mutex<Vec<Row>>> = Arc::default();
+    let tracer = {
+        let rows = Arc::clone(&rows);
+        Tracer::new(move |f| {
+            rows.lock().unwrap().push((
+                f.role,
+                f.direction,
+                f.opcode,
+                f.fin,
+                f.masked,
+                f.payload.to_vec(),
+            ))
+        })
+    };
+    let traced = config().trace(tracer);
+    let mut client = Connection::new(Role::Client, &traced);
+    let mut server = Connection::new(Role::Server, &traced);
+    client
+        .sender()
+        .send_fragment(MessageKind::Text, b"hel", false)
+        .unwrap();
+    client.sender().send_ping(b"p").unwrap();
+    client
+        .sender()
+        .send_fragment(MessageKind::Text, b"lo", true)
+        .unwrap();
+    client.sender().close(CloseCode::NORMAL, "bye").unwrap();
+    server.receive(client.pending_output());
+    let mut seen = Vec::new();
+    drain(&mut server, &mut seen);
+    assert_eq!(
+        seen,
+        [
+            Seen::Ping(b"p".to_vec()),
+            Seen::Text("hello".into()),
+            Seen::Close(Some((1000, "bye".into())))
+        ]
+    );
+
+    use Direction::{Received as In, Sent as Out};
+    use Role::{Client as C, Server as S};
+    let rows = rows.lock().unwrap();
+    let expected: Vec<Row> = vec![
+        (C, Out, OpCode::Text, false, true, b"hel".to_vec()),
+        (C, Out, OpCode::Ping, true, true, b"p".to_vec()),
+        (C, Out, OpCode::Continuation, true, true, b"lo".to_vec()),
+        (C, Out, OpCode::Close, true, true, b"\x03\xe8bye".to_vec()),
+        (S, In, OpCode::Text, false, true, b"hel".to_vec()),
+        (S, In, OpCode::Ping, true, true, b"p".to_vec()),
+        (S, Out, OpCode::Pong, true, false, b"p".to_vec()),
+        (S, In, OpCode::Continuation, true, true, b"lo".to_vec()),
+        (S, In, OpCode::Close, true, true, b"\x03\xe8bye".to_vec()),
+        (S, Out, OpCode::Close, true, false, b"\x03\xe8".to_vec()),
+    ];
+    assert_eq!(*rows, expected);
+}

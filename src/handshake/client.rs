@@ -67,6 +67,8 @@ pub struct Response {
     pub protocol: Option<String>,
     /// All header lines.
     pub headers: Headers,
+    /// The extensions the server accepted, for [`crate::Connection::with_extensions`].
+    pub extensions: super::Extensions,
 }
 
 /// A client handshake: the request to send ([`ClientHandshake::request`]), then the same shape as
@@ -139,6 +141,9 @@ impl ClientHandshake {
                 "Sec-WebSocket-Protocol: {}\r\n",
                 options.protocols.join(", ")
             ));
+        }
+        if let Some(offer) = super::extensions::offer(config) {
+            request.push_str(&format!("Sec-WebSocket-Extensions: {offer}\r\n"));
         }
         for (name, value) in &options.headers {
             if !is_token(name) || !is_header_safe(value) {
@@ -282,13 +287,9 @@ impl Expected {
         {
             return Err(bad(status, "Sec-WebSocket-Accept does not match the key"));
         }
-        // §4.1 item 6: an extension we did not offer (we offer none) fails the connection.
-        if headers.tokens("Sec-WebSocket-Extensions").next().is_some() {
-            return Err(bad(
-                status,
-                "the server chose an extension that was not offered",
-            ));
-        }
+        // §4.1 item 6: an extension we did not offer, or not as offered, fails the connection.
+        let extensions =
+            super::extensions::accepted(&headers, &self.config).map_err(|r| bad(status, r))?;
         // §4.1 item 6 (subprotocol): at most one, and only one we offered.
         let protocol = {
             let mut chosen = headers.tokens("Sec-WebSocket-Protocol");
@@ -309,6 +310,7 @@ impl Expected {
             status: 101,
             protocol,
             headers,
+            extensions,
         })
     }
 }

@@ -26,10 +26,12 @@
 //! | `head.rs`     | the buffer, deadline and outcome both state machines share            |
 //! | `http.rs`     | headers, head parsing under the limits, the one response renderer     |
 //! | `accept.rs`   | `Sec-WebSocket-Accept` (§4.2.2 step 5.4)                              |
+//! | `extensions.rs` | the extensions negotiated (§9), for the connection                  |
 
 mod accept;
 mod body;
 mod client;
+mod extensions;
 mod head;
 mod http;
 mod origin;
@@ -42,6 +44,7 @@ mod url;
 
 pub use accept::accept_key;
 pub use client::{ClientHandshake, ClientOptions, Response};
+pub use extensions::Extensions;
 pub use http::{Headers, HttpResponse};
 pub use origin::AllowedOrigins;
 pub use policy::{Acceptance, Decision};

@@ -119,7 +119,8 @@ pub fn read_request(buf: &[u8], config: &Config) -> Result<Option<(Incoming, usi
         return Ok(Some((Incoming::Http(request), len)));
     }
     let key = check_upgrade(&request, version)?;
-    Ok(Some((Incoming::Upgrade(Upgrade::new(request, key)), len)))
+    let upgrade = Upgrade::new(request, key, config);
+    Ok(Some((Incoming::Upgrade(upgrade), len)))
 }
 
 /// RFC 7230 §5.4: an HTTP/1.1 request without `Host`, or any request with more than one, is answered

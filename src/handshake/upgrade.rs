@@ -5,18 +5,35 @@ use super::accept::accept_key;
 use super::http::{is_handshake_header, is_header_safe, is_token, write_header, Headers};
 use super::policy::{Acceptance, Decision};
 use super::request::Request;
+use super::Extensions;
 use crate::error::Error;
+use crate::Config;
 
 /// A checked upgrade request, to answer with [`Upgrade::respond`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Upgrade {
     request: Request,
     key: String,
+    extensions: Extensions,
+    /// The `Sec-WebSocket-Extensions` value accepting [`Upgrade::extensions`].
+    extensions_header: Option<String>,
 }
 
 impl Upgrade {
-    pub(super) fn new(request: Request, key: String) -> Upgrade {
-        Upgrade { request, key }
+    pub(super) fn new(request: Request, key: String, config: &Config) -> Upgrade {
+        let (extensions, extensions_header) = super::extensions::accept(&request.headers, config);
+        Upgrade {
+            request,
+            key,
+            extensions,
+            extensions_header,
+        }
+    }
+
+    /// The extensions accepting this upgrade puts in force (from the client's offers and
+    /// `Config::deflate`), for [`crate::Connection::with_extensions`].
+    pub fn extensions(&self) -> &Extensions {
+        &self.extensions
     }
 
     /// The request.
@@ -93,7 +110,9 @@ impl Upgrade {
         if let Some(protocol) = &acceptance.protocol {
             write_header(&mut out, "Sec-WebSocket-Protocol", protocol.as_bytes());
         }
-        // No Sec-WebSocket-Extensions: no extension is negotiated, so the client must use none.
+        if let Some(extensions) = &self.extensions_header {
+            write_header(&mut out, "Sec-WebSocket-Extensions", extensions.as_bytes());
+        }
         for (name, value) in acceptance.headers.iter() {
             write_header(&mut out, name, value);
         }

@@ -102,7 +102,7 @@ pub fn accept_with<S: Transport>(
     )?;
     stream.write_all(&response)?;
     stream.flush()?;
-    let connection = Connection::new(Role::Server, config);
+    let connection = Connection::with_extensions(Role::Server, config, upgrade.extensions());
     let mut ws = WebSocket::from_parts(stream, connection, handshake.leftover());
     ws.request = Some(upgrade.request().clone());
     ws.protocol = protocol;
@@ -211,7 +211,7 @@ fn client_from<S: Transport>(
     stream.write_all(handshake.request())?;
     stream.flush()?;
     let response = drive(&mut stream, &mut timeouts, &mut handshake)?;
-    let connection = Connection::new(Role::Client, config);
+    let connection = Connection::with_extensions(Role::Client, config, &response.extensions);
     let mut ws = WebSocket::from_parts(stream, connection, handshake.leftover());
     ws.protocol = response.protocol.clone();
     ws.response = Some(response);

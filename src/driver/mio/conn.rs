@@ -437,7 +437,8 @@ impl Conn {
                 match (upgrade.respond(&decision), decision) {
                     (Ok(response), Decision::Accept(_)) => {
                         self.head = response;
-                        let mut connection = Connection::new(Role::Server, config);
+                        let mut connection =
+                            Connection::with_extensions(Role::Server, config, upgrade.extensions());
                         connection.receive(&leftover);
                         connection.handle_timeout(now);
                         self.open(connection, id, handler, context);
@@ -467,8 +468,9 @@ impl Conn {
         };
         match handshake.poll() {
             Ok(None) => {}
-            Ok(Some(_response)) => {
-                let mut connection = Connection::new(Role::Client, config);
+            Ok(Some(response)) => {
+                let mut connection =
+                    Connection::with_extensions(Role::Client, config, &response.extensions);
                 connection.receive(handshake.leftover());
                 connection.handle_timeout(Instant::now());
                 self.open(connection, id, handler, context);

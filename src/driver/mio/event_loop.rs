@@ -3,8 +3,7 @@
 
 use std::io::{self, ErrorKind, Write};
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use mio::net::{TcpListener, TcpStream};
@@ -69,9 +68,8 @@ impl<H: Handler> EventLoop<H> {
             loop_config,
             timers: Timers::default(),
             shared: Arc::new(Shared {
-                commands: Mutex::new(Vec::new()),
+                commands: Mutex::new(Some(Vec::new())),
                 waker,
-                stopped: AtomicBool::new(false),
             }),
             context: Context::default(),
             scratch: vec![0; SCRATCH],
@@ -143,7 +141,7 @@ impl<H: Handler> EventLoop<H> {
     pub fn run(&mut self) -> io::Result<()> {
         loop {
             if self.shutting_down && self.live == 0 {
-                self.shared.stopped.store(true, Ordering::Release);
+                self.shared.stop();
                 return Ok(());
             }
             self.turn(None)?;
@@ -184,13 +182,7 @@ impl<H: Handler> EventLoop<H> {
             match token {
                 LISTENER => self.accept_all(),
                 WAKER => {
-                    let commands = std::mem::take(
-                        &mut *self
-                            .shared
-                            .commands
-                            .lock()
-                            .unwrap_or_else(PoisonError::into_inner),
-                    );
+                    let commands = self.shared.take_commands();
                     self.run_commands(commands);
                 }
                 Token(index) => {
@@ -229,21 +221,7 @@ impl<H: Handler> EventLoop<H> {
                 return;
             };
             match listener.accept() {
-                Ok((mut stream, _)) => {
-                    if self.live >= self.loop_config.max_connections {
-                        // Answered without a slot: the response fits in the socket's buffer.
-                        let response = HttpResponse::new(503)
-                            .header("Retry-After", "1")
-                            .body("too many connections\n");
-                        let _ = stream.write(&response.to_bytes());
-                        continue;
-                    }
-                    let _ = stream.set_nodelay(true);
-                    let conn = Conn::accepted(stream, &self.config, Instant::now());
-                    if let Ok(id) = self.insert(conn) {
-                        self.step(id.index);
-                    }
-                }
+                Ok((stream, _)) => self.admit(stream),
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 // Out of descriptors, or the like: keep serving the open connections and try again
@@ -253,6 +231,24 @@ impl<H: Handler> EventLoop<H> {
                     return;
                 }
             }
+        }
+    }
+
+    /// Serves a stream a listener accepted, or answers 503 past the connection limit (and while
+    /// shutting down, for a stream handed over by another thread).
+    fn admit(&mut self, mut stream: TcpStream) {
+        if self.shutting_down || self.live >= self.loop_config.max_connections {
+            // Answered without a slot: the response fits in the socket's buffer.
+            let response = HttpResponse::new(503)
+                .header("Retry-After", "1")
+                .body("too many connections\n");
+            let _ = stream.write(&response.to_bytes());
+            return;
+        }
+        let _ = stream.set_nodelay(true);
+        let conn = Conn::accepted(stream, &self.config, Instant::now());
+        if let Ok(id) = self.insert(conn) {
+            self.step(id.index);
         }
     }
 
@@ -443,6 +439,11 @@ impl<H: Handler> EventLoop<H> {
                     };
                     self.handler.connect_failed(&mut self.context, id, &error);
                 }
+                Command::Adopt(stream) => {
+                    if stream.set_nonblocking(true).is_ok() {
+                        self.admit(TcpStream::from_std(stream));
+                    }
+                }
                 Command::Shutdown => self.shut_down(),
             }
         }
@@ -495,7 +496,7 @@ impl<H: Handler> EventLoop<H> {
 
 impl<H> Drop for EventLoop<H> {
     fn drop(&mut self) {
-        self.shared.stopped.store(true, Ordering::Release);
+        self.shared.stop();
     }
 }
 

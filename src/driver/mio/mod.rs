@@ -123,6 +123,7 @@ enum Command {
     Broadcast(Message),
     Close(ConnId, CloseCode, String),
     Connect(String, ClientOptions),
+    Adopt(std::net::TcpStream),
     Shutdown,
 }
 
@@ -192,10 +193,29 @@ pub struct Handle {
 
 #[derive(Debug)]
 struct Shared {
-    commands: Mutex<Vec<Command>>,
+    /// What other threads asked; `None` once the loop has stopped or is gone, so that nothing is
+    /// queued for nobody (a stream handed to `adopt` would stay open). One lock covers both, so no
+    /// command slips in after the loop's last look.
+    commands: Mutex<Option<Vec<Command>>>,
     waker: mio::Waker,
-    /// The loop has stopped or is gone: commands would pile up for nobody.
-    stopped: std::sync::atomic::AtomicBool,
+}
+
+impl Shared {
+    /// Takes what was asked so far.
+    fn take_commands(&self) -> Vec<Command> {
+        let mut commands = self.commands.lock().unwrap_or_else(PoisonError::into_inner);
+        commands.as_mut().map(std::mem::take).unwrap_or_default()
+    }
+
+    /// The loop is done: later calls fail, and what was asked but not done is dropped now.
+    fn stop(&self) {
+        let dropped = self
+            .commands
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        drop(dropped);
+    }
 }
 
 impl Handle {
@@ -214,6 +234,31 @@ impl Handle {
         self.push(Command::Close(id, code, reason.to_owned()))
     }
 
+    /// Serves a stream accepted elsewhere as one of the loop's server connections: a listener on
+    /// another thread handing connections out, or a socket inherited from a supervisor. Like a
+    /// connection the loop accepted itself, it gets the opening handshake's deadline from now, and a
+    /// 503 past [`LoopConfig::max_connections`] or once the loop is shutting down.
+    ///
+    /// ```no_run
+    /// # use wscore::driver::mio::{Context, ConnId, EventLoop, Handler};
+    /// # struct App;
+    /// # impl Handler for App {
+    /// #     fn event(&mut self, _: &mut Context, _: ConnId, _: wscore::Event<'_>, _: &mut wscore::Sender) {}
+    /// # }
+    /// let event_loop = EventLoop::new(App, Default::default(), Default::default())?;
+    /// let handle = event_loop.handle();
+    /// let listener = std::net::TcpListener::bind("127.0.0.1:9001")?;
+    /// std::thread::spawn(move || {
+    ///     for stream in listener.incoming().flatten() {
+    ///         let _ = handle.adopt(stream);
+    ///     }
+    /// });
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn adopt(&self, stream: std::net::TcpStream) -> std::io::Result<()> {
+        self.push(Command::Adopt(stream))
+    }
+
     /// Stops the loop gracefully (see [`Context::shutdown`]).
     pub fn shutdown(&self) -> std::io::Result<()> {
         self.push(Command::Shutdown)
@@ -221,21 +266,21 @@ impl Handle {
 
     /// Fails once the loop has stopped (its `run` returned after a shutdown, or it was dropped).
     fn push(&self, command: Command) -> std::io::Result<()> {
-        if self
+        match self
             .shared
-            .stopped
-            .load(std::sync::atomic::Ordering::Acquire)
-        {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::NotConnected,
-                "the event loop has stopped",
-            ));
-        }
-        self.shared
             .commands
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .push(command);
+            .as_mut()
+        {
+            Some(commands) => commands.push(command),
+            None => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::NotConnected,
+                    "the event loop has stopped",
+                ))
+            }
+        }
         self.shared.waker.wake()
     }
 }

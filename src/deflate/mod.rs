@@ -18,7 +18,6 @@ pub(crate) use frames::{Deflater, Inflater};
 mod negotiate;
 
 // The handshakes call these once they negotiate permessage-deflate; until then only the tests do.
-#[allow(unused_imports)]
 pub(crate) use negotiate::{accept_offer, accept_response, offer_header};
 
 /// permessage-deflate settings, both roles. The client sends [`Deflate::offers`]; the server accepts

@@ -62,7 +62,6 @@ const NOT_OFFERED: &str = "the server chose an extension that was not offered";
 /// A server window of 8 bits is accepted and returned as 8, although zlib cannot compress raw deflate
 /// with a 256-byte window: the connection then sends its messages uncompressed, which is always allowed
 /// (RFC 7692 §6: a message without RSV1 is not compressed).
-#[cfg_attr(not(test), allow(dead_code))] // until the handshakes call it
 pub(crate) fn accept_offer<'a>(
     values: impl IntoIterator<Item = &'a [u8]>,
     settings: &Deflate,
@@ -81,7 +80,6 @@ pub(crate) fn accept_offer<'a>(
 ///
 /// All offers go in one header line, in order of preference (RFC 7692 §5); window sizes are clamped to
 /// 8–15.
-#[cfg_attr(not(test), allow(dead_code))] // until the handshakes call it
 pub(crate) fn offer_header(settings: &Deflate) -> Option<String> {
     let mut header = String::new();
     for offer in &settings.offers {
@@ -114,7 +112,6 @@ pub(crate) fn offer_header(settings: &Deflate) -> Option<String> {
 /// said `client_no_context_takeover`, and our window is the response's `client_max_window_bits`, else
 /// the smallest value those offers gave, else 15. A failing response is reported with the reason its
 /// first offer refuses it.
-#[cfg_attr(not(test), allow(dead_code))] // until the handshakes call it
 pub(crate) fn accept_response<'a>(
     values: impl IntoIterator<Item = &'a [u8]>,
     settings: &Deflate,

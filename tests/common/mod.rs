@@ -66,6 +66,12 @@ pub fn peak_heap<T>(f: impl FnOnce() -> T) -> (T, usize) {
     (result, peak.max(0) as usize)
 }
 
+/// The heap bytes live on this thread now (allocated by it and not yet freed).
+#[allow(dead_code)]
+pub fn live_heap() -> isize {
+    LIVE.with(Cell::get)
+}
+
 /// Runs `f` and returns its result with how many allocations (and growing reallocations) it made on this
 /// thread.
 #[allow(dead_code)]

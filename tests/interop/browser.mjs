@@ -3,7 +3,9 @@
 //   node browser.mjs --echo-mio http://127.0.0.1:P1/ --echo-blocking http://127.0.0.1:P2/ \
 //                    --chat http://127.0.0.1:P3/ --artifacts ../../target/interop
 //
-// Every `--echo-LABEL URL` is an examples/echo_server; `--chat URL` is examples/chat. The pages are loaded
+// Every `--echo-LABEL URL` is an examples/echo_server; `--chat URL` is examples/chat. `--extensions E`:
+// the echo page's own connection must have negotiated E (Chromium always offers permessage-deflate; our
+// servers accept it when built with the `deflate` feature), `--extensions none`: nothing. The pages are loaded
 // from our servers (Chromium refuses some loopback WebSockets from about:blank), so the WebSockets they
 // open are same-origin ones to our server. Screenshots go to the artifacts folder; their paths are
 // printed. Under TLS (see common.mjs) the URLs are https:// and Chromium ignores certificate errors.
@@ -63,6 +65,13 @@ function echoChecks(label, url) {
         .some((d) => d.textContent === 'echo: hey'), null, WAIT);
       assert((await logLines(page, 'out')).includes('sent: hey'), 'the page logged its send from onopen');
       assertEqual((await logLines(page, 'error')).length, 0, 'error lines on the page');
+      // `connection` is the page's own WebSocket (a top-level const of its script).
+      const extensions = await page.evaluate(() => connection.extensions); // eslint-disable-line no-undef
+      console.log(`     ${label}: the page's connection negotiated ${JSON.stringify(extensions)}`);
+      if (args.extensions !== undefined) {
+        const expected = args.extensions === 'none' ? '' : args.extensions;
+        assertEqual(extensions.split(';')[0].trim(), expected, 'negotiated extension');
+      }
       await page.evaluate(OPEN_IN_PAGE);
     }],
     [`${label}: a message typed into the form and sent with Enter comes back`, async () => {
@@ -119,7 +128,6 @@ function echoChecks(label, url) {
       assertEqual(event.wasClean, true, 'wasClean');
     }],
     [`${label}: the page's own connection closes cleanly with 1000`, async () => {
-      // `connection` is the page's own WebSocket (a top-level const of its script).
       const event = await page.evaluate(() => {
         const closed = window.closeEvent(connection); // eslint-disable-line no-undef
         connection.close(1000, 'page done'); // eslint-disable-line no-undef

@@ -12,8 +12,15 @@ export const tls = Boolean(process.env.TLS_CERT && process.env.TLS_KEY);
 export const wsScheme = tls ? 'wss' : 'ws';
 export const httpScheme = tls ? 'https' : 'http';
 
-/** Options for a Node `ws` client: no compression (wscore has no permessage-deflate), and under TLS
- * the test CA or no verification. */
+/** permessage-deflate for `ws` when asked (`--deflate on`): every message compressed, however small
+ * (`ws` leaves messages under 1 KiB uncompressed by default). Off otherwise, so the plain frames are
+ * what the peers exchange. */
+export function deflateOption(on) {
+  return on ? { threshold: 0 } : false;
+}
+
+/** Options for a Node `ws` client: compression as asked, and under TLS the test CA or no
+ * verification. */
 export function clientOptions(extra = {}) {
   const options = { perMessageDeflate: false, ...extra };
   if (tls) {

@@ -4,6 +4,9 @@
 #     driver and the chat page from examples/chat in two tabs               (browser.mjs)
 #   - Node's `ws` as a client of examples/echo_server on each driver          (ws_client.mjs)
 #   - examples/interop_client on each driver against a Node `ws` echo server  (ws_echo_server.mjs)
+# The examples are built with the `deflate` feature (as for Autobahn), so Chromium, which always offers
+# permessage-deflate, talks compressed to our servers; the Node checks run twice, without any extension
+# and with permessage-deflate on both sides.
 #
 #   bash tests/interop/run.sh
 #
@@ -50,8 +53,8 @@ if ! cmp -s "$interop/package-lock.json" "$stamp" 2>/dev/null; then
   cp "$interop/package-lock.json" "$stamp"
 fi
 
-say "build the examples (release, mio feature)"
-cargo build --release --features mio --example echo_server --example chat --example interop_client
+say "build the examples (release, mio and deflate features)"
+cargo build --release --features mio,deflate --example echo_server --example chat --example interop_client
 bin=target/release/examples
 
 mkdir -p "$out/logs"
@@ -100,6 +103,8 @@ start chat "$bin/chat" --addr 127.0.0.1:0 "${tls_flags[@]}"
 chat_port=$port
 start ws_echo_server node "$interop/ws_echo_server.mjs" --port 0
 node_port=$port
+start ws_echo_server-deflate node "$interop/ws_echo_server.mjs" --port 0 --deflate on
+node_deflate_port=$port
 
 failed=()
 # step NAME COMMAND...: runs a check (bounded to 3 minutes) and records its failure without stopping.
@@ -117,15 +122,20 @@ step "chromium: echo page (both drivers) and chat" \
   --echo-mio "$http://127.0.0.1:${echo_port[mio]}/" \
   --echo-blocking "$http://127.0.0.1:${echo_port[blocking]}/" \
   --chat "$http://127.0.0.1:$chat_port/" \
+  --extensions permessage-deflate \
   --artifacts "$root/$out"
-for driver in mio blocking; do
-  step "Node ws client -> our echo_server ($driver)" \
-    node "$interop/ws_client.mjs" --label "$driver" \
-    --url "$ws://127.0.0.1:${echo_port[$driver]}/" --idle-url "$ws://127.0.0.1:${idle_port[$driver]}/"
+for deflate in off on; do
+  for driver in mio blocking; do
+    step "Node ws client -> our echo_server ($driver, permessage-deflate $deflate)" \
+      node "$interop/ws_client.mjs" --label "$driver" --deflate "$deflate" \
+      --url "$ws://127.0.0.1:${echo_port[$driver]}/" --idle-url "$ws://127.0.0.1:${idle_port[$driver]}/"
+  done
 done
 for driver in mio blocking; do
   step "our interop_client ($driver) -> Node ws echo server" \
     "$bin/interop_client" "$ws://127.0.0.1:$node_port" --driver "$driver"
+  step "our interop_client ($driver) -> Node ws echo server with permessage-deflate" \
+    "$bin/interop_client" "$ws://127.0.0.1:$node_deflate_port" --driver "$driver"
 done
 
 say "done"

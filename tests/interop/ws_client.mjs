@@ -1,23 +1,33 @@
 // Node's `ws` as the client of our echo server (examples/echo_server.rs), either driver.
 //
-//   node ws_client.mjs --url ws://127.0.0.1:PORT/ --idle-url ws://127.0.0.1:PORT2/ --label mio
+//   node ws_client.mjs --url ws://127.0.0.1:PORT/ --idle-url ws://127.0.0.1:PORT2/ --label mio [--deflate on]
 //
 // --idle-url is an echo server started with --idle-timeout-ms (a short one), for the close the server
 // starts on its own. Every event on a connection is checked in order: a message, pong or close that was
-// not expected next fails the check. Exits 1 if any check failed.
+// not expected next fails the check. With `--deflate on` the client offers permessage-deflate, every
+// connection must have negotiated it, and every message goes compressed both ways; without, none is
+// offered and none may be negotiated. Exits 1 if any check failed.
 import WebSocket from 'ws';
-import { assert, assertBytes, assertEqual, clientOptions, parseArgs, pattern, runChecks, withTimeout } from './common.mjs';
+import {
+  assert, assertBytes, assertEqual, clientOptions, deflateOption, parseArgs, pattern, runChecks, withTimeout,
+} from './common.mjs';
 
 const args = parseArgs();
-const label = `ws client -> ${args.label ?? args.url}`;
+const deflate = args.deflate === 'on';
+const label = `ws client${deflate ? ' (permessage-deflate)' : ''} -> ${args.label ?? args.url}`;
+const expectedExtension = deflate ? 'permessage-deflate' : '';
 
 /** A `ws` connection whose events queue up, so a check awaits them one by one, in order. */
 class Conn {
   static open(url) {
     return withTimeout(new Promise((resolve, reject) => {
-      const ws = new WebSocket(url, clientOptions({ maxPayload: 64 << 20 }));
+      const ws = new WebSocket(url, clientOptions({ maxPayload: 64 << 20, perMessageDeflate: deflateOption(deflate) }));
       const conn = new Conn(ws);
-      ws.once('open', () => resolve(conn));
+      ws.once('open', () => {
+        const negotiated = ws.extensions.split(';')[0].trim();
+        if (negotiated === expectedExtension) resolve(conn);
+        else reject(new Error(`negotiated ${JSON.stringify(ws.extensions)}, expected ${JSON.stringify(expectedExtension)}`));
+      });
       ws.once('error', reject);
     }), 10_000, `connecting to ${url}`);
   }

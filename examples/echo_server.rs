@@ -9,10 +9,13 @@
 //! http://127.0.0.1:9001/
 //!
 //! Flags: `--addr HOST:PORT` (127.0.0.1:9001), `--driver mio|blocking`, `--threads N` (1, mio only),
-//! `--max-connections N` (1024 blocking, 10000 mio), `--handshake-timeout-ms MS` (10000), `--origin
-//! ORIGIN` (repeatable: only pages from these origins may open a WebSocket; others get 403, the defence
-//! against cross-site WebSocket hijacking; by default any page may), `--trace` (every frame both ways
-//! on stderr, one line each).
+//! `--max-connections N` (1024 blocking, 10000 mio), `--handshake-timeout-ms MS` (10000),
+//! `--idle-timeout-ms MS` (off: with it, a connection with no message either way for that long is closed
+//! with 1001, which the interop tests use to see a close the server starts), `--origin ORIGIN`
+//! (repeatable: only pages from these origins may open a WebSocket; others get 403, the defence against
+//! cross-site WebSocket hijacking; by default any page may), `--trace` (every frame both ways on stderr,
+//! one line each). `--addr 127.0.0.1:0` lets the system pick a free port; the first line printed names
+//! the address.
 
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
@@ -154,11 +157,17 @@ fn parse_options(mut args: impl Iterator<Item = String>) -> Options {
                 let ms = value.parse().unwrap_or_default();
                 options.config = options.config.handshake_timeout(Duration::from_millis(ms));
             }
+            ("--idle-timeout-ms", Some(value)) if value.parse::<u64>().is_ok() => {
+                let ms = value.parse().unwrap_or_default();
+                let idle = Duration::from_millis(ms);
+                options.config = options.config.idle_timeout(Some(idle));
+            }
             ("--origin", Some(value)) => options.origins.push(value),
             _ => {
                 eprintln!(
                     "usage: echo_server [--addr HOST:PORT] [--driver mio|blocking] [--threads N] \
-                     [--max-connections N] [--handshake-timeout-ms MS] [--origin ORIGIN]... [--trace]\n\
+                     [--max-connections N] [--handshake-timeout-ms MS] [--idle-timeout-ms MS] \
+                     [--origin ORIGIN]... [--trace]\n\
                      (--driver mio needs the mio feature: cargo run --features mio ...)"
                 );
                 std::process::exit(2);

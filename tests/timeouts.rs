@@ -238,6 +238,45 @@ fn an_idle_connection_is_closed_with_1001_even_while_pings_are_answered() {
 }
 
 #[test]
+fn the_idle_timeout_counts_from_the_servers_own_last_message_not_from_its_next_wake() {
+    // Regression, found by the interop run (tests/interop: an echo server with --idle-timeout-ms 300
+    // closed an idle `ws` client after 620 ms on the blocking driver, 300 ms on the event loop): the
+    // echo was queued after the read had told the connection the time, so it was stamped only when
+    // the read timed out at the old deadline, and the idle close came after twice the timeout.
+    let idle = ms(1500);
+    let listener = listen();
+    let addr = listener.local_addr().unwrap();
+    let config = Config::default().idle_timeout(Some(idle));
+    let peer = thread::spawn(move || {
+        let mut peer = send_upgrade(addr);
+        read_101(&mut peer);
+        let sent = Instant::now();
+        peer.write_all(&masked_frame(0x81, b"last words")).unwrap();
+        let echo = read_frame(&mut peer);
+        let close = read_frame(&mut peer);
+        let close_at = sent.elapsed();
+        peer.write_all(&masked_close(1001)).unwrap();
+        (echo, close, close_at, read_until_eof(&mut peer))
+    });
+    let mut ws = accept_ws(&listener, &config);
+    while let Some((event, sender)) = ws.read_event().unwrap() {
+        if let wscore::Event::Text(text) = event {
+            sender.send_text(text).unwrap();
+        }
+    }
+    let (echo, close, close_at, rest) = peer.join().unwrap();
+    assert_eq!(echo, [&[0x81, 10][..], b"last words"].concat());
+    assert_eq!(close, close_frame(1001, "idle timeout"));
+    // The margin must stay under one more timeout: twice the timeout is the bug.
+    assert!(
+        close_at >= idle && close_at < idle + ms(1000),
+        "close 1001 after {close_at:?}; expected in [{idle:?}, {:?})",
+        idle + ms(1000)
+    );
+    assert_eq!(rest, b"");
+}
+
+#[test]
 fn a_close_the_peer_never_answers_ends_with_close_timeout_and_drops_the_stream() {
     let listener = listen();
     let addr = listener.local_addr().unwrap();

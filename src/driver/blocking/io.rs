@@ -122,16 +122,13 @@ pub(crate) fn flush<S: Transport>(
     }
 }
 
-/// Runs the timers that are due (a write that keeps making progress never times out, yet a deadline
-/// may pass during it) and returns the next deadline.
+/// Tells the connection the time before a write and returns the next deadline. That runs the timers
+/// that are due (a write that keeps making progress never times out, yet a deadline may pass during
+/// it), and stamps the messages queued since the last read: an echo queued after the read that told
+/// the time would otherwise count only from the next wake, and the idle close would come after up to
+/// twice `idle_timeout`. One clock read per write system call.
 pub(crate) fn due_timers(connection: &mut Connection) -> Option<Instant> {
-    let now = Instant::now();
-    if connection
-        .poll_timeout()
-        .is_some_and(|deadline| now >= deadline)
-    {
-        connection.handle_timeout(now);
-    }
+    connection.handle_timeout(Instant::now());
     connection.poll_timeout()
 }
 

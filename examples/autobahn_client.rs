@@ -34,6 +34,9 @@ fn main() {
         .max_frame_size(64 << 20)
         .max_message_size(64 << 20)
         .trace(trace.then(wscore::trace::Tracer::stderr));
+    // permessage-deflate when built with the feature, as browsers offer it.
+    #[cfg(feature = "deflate")]
+    let config = config.deflate(wscore::deflate::Deflate::default());
     let result = if mio {
         on_event_loop::run(base, &agent, config)
     } else {

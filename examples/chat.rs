@@ -72,6 +72,9 @@ fn main() -> std::io::Result<()> {
             }
         }
     }
+    // permessage-deflate when built with the feature, as browsers offer it.
+    #[cfg(feature = "deflate")]
+    let config = config.deflate(wscore::deflate::Deflate::default());
     let mut event_loop = EventLoop::new(Room::default(), config, LoopConfig::default())?;
     event_loop.listen(std::net::TcpListener::bind(&addr)?)?;
     let bound = event_loop.local_addr().expect("listening");

@@ -22,6 +22,9 @@ fn main() {
             _ => url = arg,
         }
     }
+    // permessage-deflate when built with the feature, as browsers offer it.
+    #[cfg(feature = "deflate")]
+    let config = config.deflate(wscore::deflate::Deflate::default());
     if let Err(e) = run(&url, &config) {
         eprintln!("error: {e}");
         std::process::exit(1);

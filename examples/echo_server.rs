@@ -174,6 +174,11 @@ fn parse_options(mut args: impl Iterator<Item = String>) -> Options {
             }
         }
     }
+    // permessage-deflate when built with the feature, as browsers offer it.
+    #[cfg(feature = "deflate")]
+    {
+        options.config = options.config.deflate(wscore::deflate::Deflate::default());
+    }
     options
 }
 

@@ -435,6 +435,9 @@ fn main() {
     let config = Config::default()
         .max_frame_size(64 << 20)
         .max_message_size(64 << 20);
+    // permessage-deflate when built with the feature, as browsers offer it.
+    #[cfg(feature = "deflate")]
+    let config = config.deflate(wscore::deflate::Deflate::default());
     let scenarios = scenarios();
     if mio {
         on_event_loop::run(&base, &scenarios, config, &mut report);

@@ -99,8 +99,8 @@ pub struct Config {
     /// [`crate::trace`]). `None` (the default) traces nothing and costs a branch per frame.
     pub trace: Option<Tracer>,
     /// permessage-deflate (RFC 7692, feature `deflate`): what a client offers and what a server
-    /// accepts. Default: on, with [`Deflate::default`](crate::deflate::Deflate); `None` negotiates no
-    /// compression.
+    /// accepts, e.g. [`Deflate::default`](crate::deflate::Deflate). Default `None`: no compression
+    /// is negotiated unless asked for, since a busy compressing connection holds ~460 KB of zlib state.
     #[cfg(feature = "deflate")]
     pub deflate: Option<crate::deflate::Deflate>,
     /// How many random streams the seed has given, shared by clones so connections never repeat masks.
@@ -123,7 +123,7 @@ impl Default for Config {
             rng_seed: None,
             trace: None,
             #[cfg(feature = "deflate")]
-            deflate: Some(crate::deflate::Deflate::default()),
+            deflate: None,
             streams: Arc::default(),
         }
     }

@@ -175,14 +175,16 @@ fn memory_per_connection_busy_and_idle() {
 /// event loop).
 #[test]
 fn over_a_socket_the_handshake_negotiates_and_messages_echo() {
-    use wscore::driver::blocking::{accept, connect, Accepted};
+    use wscore::driver::blocking::{accept, connect_with, Accepted};
+    use wscore::handshake::ClientOptions;
     use wscore::{CloseCode, Message};
 
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("ws://{}/", listener.local_addr().unwrap());
     let server = std::thread::spawn(move || {
         let (stream, _) = listener.accept().unwrap();
-        let Accepted::WebSocket(mut ws) = accept(stream, &Config::default()).unwrap() else {
+        let config = Config::default().deflate(Deflate::default());
+        let Accepted::WebSocket(mut ws) = accept(stream, &config).unwrap() else {
             panic!("not an upgrade");
         };
         while let Some(message) = ws.read().unwrap() {
@@ -191,7 +193,8 @@ fn over_a_socket_the_handshake_negotiates_and_messages_echo() {
             }
         }
     });
-    let mut ws = connect(&url).unwrap();
+    let config = Config::default().deflate(Deflate::default());
+    let mut ws = connect_with(&url, &ClientOptions::default(), &config).unwrap();
     let response = ws.response().unwrap();
     let header = response
         .headers

@@ -4,6 +4,8 @@
 //! in the TLS handshake or speak plain HTTP to the TLS port; full duplex over one TLS session. Every
 //! wait is bounded, so a broken driver fails a test instead of hanging it.
 
+mod common;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
@@ -293,6 +295,87 @@ fn blocking_server_answers_plain_http_on_its_tls_port_with_400_at_once() {
     );
 }
 
+// ---- The echo server example over TLS. ----
+
+/// A self-signed identity for localhost written to PEM files, removed when dropped.
+struct PemFiles {
+    dir: std::path::PathBuf,
+    trust: Arc<rustls::ClientConfig>,
+}
+
+impl PemFiles {
+    fn new(name: &str) -> PemFiles {
+        let dir = std::env::temp_dir().join(format!("wscore-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
+        let certified = rcgen::generate_simple_self_signed(names).unwrap();
+        std::fs::write(dir.join("cert.pem"), certified.cert.pem()).unwrap();
+        std::fs::write(dir.join("key.pem"), certified.signing_key.serialize_pem()).unwrap();
+        let trust = client_config(wscore::driver::tls::load_roots(dir.join("cert.pem")).unwrap());
+        PemFiles { dir, trust }
+    }
+
+    fn path(&self, file: &str) -> String {
+        self.dir.join(file).to_string_lossy().into_owned()
+    }
+}
+
+impl Drop for PemFiles {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// GET / over TLS with a plain rustls client: the page.
+fn https_get(addr: SocketAddr, trust: &Arc<rustls::ClientConfig>, path: &str) -> String {
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let session = rustls::ClientConnection::new(Arc::clone(trust), name).unwrap();
+    let socket = TcpStream::connect(addr).unwrap();
+    socket.set_read_timeout(Some(PATIENCE)).unwrap();
+    let mut tls = rustls::StreamOwned::new(session, socket);
+    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    tls.write_all(request.as_bytes()).unwrap();
+    let mut page = Vec::new();
+    let _ = tls.read_to_end(&mut page);
+    String::from_utf8_lossy(&page).into_owned()
+}
+
+fn echo_server_example_serves_https_and_wss_on_one_port(driver: &str) {
+    let pem = PemFiles::new(driver);
+    let server = common::EchoServer::start(&[
+        "--driver",
+        driver,
+        "--tls-cert",
+        &pem.path("cert.pem"),
+        "--tls-key",
+        &pem.path("key.pem"),
+    ]);
+    let page = https_get(server.addr, &pem.trust, "/");
+    assert!(page.starts_with("HTTP/1.1 200 "), "{page}");
+    // The page's script picks wss:// when it was loaded over https://.
+    assert!(
+        page.contains("location.protocol === 'https:' ? 'wss://'"),
+        "{page}"
+    );
+    let url = format!("wss://localhost:{}/", server.addr.port());
+    let mut ws = connect_with(&url, &trusting(&pem.trust), &Config::default()).unwrap();
+    ws.send(Message::from("echo?")).unwrap();
+    assert_eq!(ws.read().unwrap(), Some(Message::from("echo?")));
+    ws.close(CloseCode::NORMAL, "").unwrap();
+    assert_plain_http_answered_400(server.addr);
+}
+
+#[test]
+#[cfg(feature = "mio")]
+fn echo_server_example_on_the_event_loop_serves_https_and_wss_on_one_port() {
+    echo_server_example_serves_https_and_wss_on_one_port("mio");
+}
+
+#[test]
+fn echo_server_example_on_the_blocking_driver_serves_https_and_wss_on_one_port() {
+    echo_server_example_serves_https_and_wss_on_one_port("blocking");
+}
+
 // ---- The event loop. ----
 
 #[cfg(feature = "mio")]
@@ -525,16 +608,7 @@ mod event_loop {
     fn mio_server_serves_https_requests_on_the_same_port() {
         let (acceptor, trust) = local_identity();
         let server = mio_echo_server(acceptor, Config::default());
-        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-        let session = rustls::ClientConnection::new(trust, name).unwrap();
-        let socket = TcpStream::connect(server.addr).unwrap();
-        socket.set_read_timeout(Some(PATIENCE)).unwrap();
-        let mut tls = rustls::StreamOwned::new(session, socket);
-        tls.write_all(b"GET /index HTTP/1.1\r\nHost: localhost\r\n\r\n")
-            .unwrap();
-        let mut page = Vec::new();
-        let _ = tls.read_to_end(&mut page);
-        let page = String::from_utf8_lossy(&page);
+        let page = https_get(server.addr, &trust, "/index");
         assert!(page.starts_with("HTTP/1.1 200 "), "{page}");
         assert!(page.ends_with("page at /index"), "{page}");
     }

@@ -39,7 +39,7 @@
 //! ```no_run
 //! use std::net::TcpListener;
 //! use wscore::driver::blocking::{accept, connect_with, Accepted};
-//! use wscore::driver::tls::{client_config, load_certs, TlsAcceptor};
+//! use wscore::driver::tls::{client_config, load_roots, TlsAcceptor};
 //! use wscore::handshake::ClientOptions;
 //! use wscore::Config;
 //!
@@ -57,11 +57,7 @@
 //! });
 //!
 //! // A client that trusts the server's self-signed certificate.
-//! let mut roots = rustls::RootCertStore::empty();
-//! for cert in load_certs("cert.pem")? {
-//!     roots.add(cert).map_err(wscore::Error::Tls)?;
-//! }
-//! let options = ClientOptions::new().tls_config(client_config(roots));
+//! let options = ClientOptions::new().tls_config(client_config(load_roots("cert.pem")?));
 //! let mut ws = connect_with("wss://localhost:9443/", &options, &Config::default())?;
 //! ws.send("hello".into())?;
 //! # Ok::<(), wscore::Error>(())
@@ -103,14 +99,10 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 /// provider, ALPN `http/1.1`, no client certificate. For a private CA or a self-signed server:
 ///
 /// ```no_run
-/// use wscore::driver::tls::{client_config, load_certs};
+/// use wscore::driver::tls::{client_config, load_roots};
 /// use wscore::handshake::ClientOptions;
 ///
-/// let mut roots = rustls::RootCertStore::empty();
-/// for cert in load_certs("ca.pem")? {
-///     roots.add(cert).map_err(wscore::Error::Tls)?;
-/// }
-/// let options = ClientOptions::new().tls_config(client_config(roots));
+/// let options = ClientOptions::new().tls_config(client_config(load_roots("ca.pem")?));
 /// # Ok::<(), wscore::Error>(())
 /// ```
 pub fn client_config(roots: RootCertStore) -> Arc<ClientConfig> {
@@ -151,6 +143,22 @@ pub fn load_certs(path: impl AsRef<Path>) -> Result<Vec<CertificateDer<'static>>
         return Err(pem_error(path, rustls::pki_types::pem::Error::NoItemsFound));
     }
     Ok(certs)
+}
+
+/// Trust anchors from a PEM file: every certificate in it (a private CA's, or a self-signed server's),
+/// for [`client_config`].
+///
+/// ```no_run
+/// use wscore::driver::tls::{client_config, load_roots};
+/// let options = wscore::handshake::ClientOptions::new().tls_config(client_config(load_roots("ca.pem")?));
+/// # Ok::<(), wscore::Error>(())
+/// ```
+pub fn load_roots(path: impl AsRef<Path>) -> Result<RootCertStore, Error> {
+    let mut roots = RootCertStore::empty();
+    for cert in load_certs(path)? {
+        roots.add(cert).map_err(Error::Tls)?;
+    }
+    Ok(roots)
 }
 
 /// Reads the first private key of a PEM file (PKCS #8, PKCS #1 or SEC1).

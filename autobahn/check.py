@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """Strict check of Autobahn reports: every case's behavior must be OK or INFORMATIONAL and its close
 behavior OK, except 12.* and 13.* (permessage-deflate, not implemented yet), which may be UNIMPLEMENTED.
-Prints the counts per role and agent (driver); exits 1 if any case fails the check or no case ran."""
+Prints the counts per role and agent (driver); exits 1 if any case fails the check or no case ran.
+
+Usage: check.py [--agents A,B] role=path [--agents C] role=path ...: each `--agents` names the agents
+the reports after it must hold (until the next `--agents`)."""
 import collections
 import json
 import sys
@@ -47,12 +50,14 @@ def main():
     ok = True
     expected = set()
     args = sys.argv[1:]
-    if args[:1] == ["--agents"]:
-        expected = set(args[1].split(","))
-        args = args[2:]
-    for arg in args:
-        role, path = arg.split("=", 1)
+    while args:
+        if args[0] == "--agents":
+            expected = set(args[1].split(","))
+            args = args[2:]
+            continue
+        role, path = args[0].split("=", 1)
         ok = check(role, path, expected) and ok
+        args = args[1:]
     sys.exit(0 if ok else 1)
 
 

@@ -9,6 +9,8 @@
 //! - [`Connection`]: the state machine after it, with its timers; [`Event`]s borrow its buffer,
 //!   [`Message`]s are owned, and [`Sender`] is the one way to send.
 //! - [`driver::blocking`]: a server and a client over any `Read + Write` stream.
+//! - `driver::mio` (feature `mio`): an event loop for many connections per thread.
+//! - `driver::tls` (feature `tls`): `wss://` and `https://` for both drivers, with rustls.
 //!
 //! A server answering one upgrade over a blocking stream:
 //!
@@ -52,8 +54,8 @@ pub use error::Error;
 pub use message::Message;
 pub use send::{MessageKind, Sender};
 
-/// The README's examples, compiled and run as doctests so they stay true (with the `mio` feature, which
-/// one of them uses; the README's test command enables every feature).
-#[cfg(all(doctest, feature = "mio"))]
+/// The README's examples, compiled and run as doctests so they stay true (with the `mio` and `tls`
+/// features, which some of them use; the README's test command enables every feature).
+#[cfg(all(doctest, feature = "mio", feature = "tls"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;

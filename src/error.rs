@@ -221,7 +221,7 @@ impl std::error::Error for Error {
 }
 
 impl From<io::Error> for Error {
-    /// An I/O error; with the `tls` feature, one that carries a TLS failure becomes [`Error::Tls`] (or
+    /// An I/O error; with the `tls` feature, one that carries a TLS failure becomes `Error::Tls` (or
     /// the 400 for plain HTTP on a TLS port), so the reason is not hidden inside `Io`.
     fn from(e: io::Error) -> Error {
         #[cfg(feature = "tls")]

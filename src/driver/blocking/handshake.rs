@@ -146,7 +146,7 @@ pub fn connect(url: &str) -> Result<WebSocket<MaybeTls>, Error> {
 ///
 /// `wss://` (RFC 6455 §3, port 443 by default) runs TLS first, with the URL's host as SNI and as the
 /// name the certificate must carry (§4.1); the certificate is checked against
-/// [`ClientOptions::tls_config`] or Mozilla's roots. A certificate that fails is [`Error::Tls`] naming
+/// `ClientOptions::tls_config` or Mozilla's roots. A certificate that fails is `Error::Tls` naming
 /// rustls' reason. Without the `tls` feature a `wss://` URL is [`Error::InvalidUrl`].
 pub fn connect_with(
     url: &str,
@@ -199,7 +199,7 @@ fn connect_tcp(url: &WsUrl, deadline: Option<Instant>) -> Result<TcpStream, Erro
 }
 
 /// Runs the client handshake over a stream the caller opened (TCP, TLS such as
-/// [`TlsStream::client`](crate::driver::tls::TlsStream::client), a proxy tunnel), within
+/// `driver::tls::TlsStream::client`, a proxy tunnel), within
 /// `Config::handshake_timeout` from now.
 pub fn client<S: Transport>(
     stream: S,

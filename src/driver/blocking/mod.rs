@@ -1,6 +1,6 @@
 //! A blocking driver over a stream: a `TcpStream`, a Unix socket, or TLS over either (anything that
 //! implements [`Transport`]). With the `tls` feature, [`connect`] opens `wss://` URLs too, and a
-//! [`TlsAcceptor`](crate::driver::tls::TlsAcceptor) makes a server's socket a TLS stream for [`accept`].
+//! `driver::tls::TlsAcceptor` makes a server's socket a TLS stream for [`accept`].
 //!
 //! The driver holds no protocol rule and no timer of its own: it reads and writes, and sets the stream's
 //! timeouts to the connection's next deadline ([`Connection::poll_timeout`]), so a blocked call wakes in

@@ -155,9 +155,9 @@ impl<H: Handler> EventLoop<H> {
     }
 
     /// Opens a client connection to a `ws://` URL, or a `wss://` one (feature `tls`: TLS with the
-    /// URL's host as SNI and as the certificate's name, checked against [`ClientOptions::tls_config`]
+    /// URL's host as SNI and as the certificate's name, checked against `ClientOptions::tls_config`
     /// or Mozilla's roots, RFC 6455 §4.1); [`Handler::open`] or [`Handler::connect_failed`] follows
-    /// once the loop runs (a certificate that fails is [`Error::Tls`]). Connecting, TLS and the
+    /// once the loop runs (a certificate that fails is `Error::Tls`). Connecting, TLS and the
     /// handshake take at most `Config::handshake_timeout`; the host name is resolved here, before the
     /// loop goes on.
     pub fn connect(&mut self, url: &str, options: &ClientOptions) -> Result<ConnId, Error> {

@@ -29,10 +29,10 @@
 //!   (`shrink_to_idle`), so an idle connection costs its state and its socket, while a busy one keeps
 //!   them and allocates nothing per message.
 //! - TLS (feature `tls`): `wss://` clients ([`EventLoop::connect`]) and TLS listeners
-//!   ([`EventLoop::listen_tls`], [`serve_tls`]) run rustls without blocking on the same steps: the
+//!   (`EventLoop::listen_tls`, `serve_tls`) run rustls without blocking on the same steps: the
 //!   TLS handshake counts against the opening handshake's deadline, what rustls holds to send is
 //!   bounded and keeps `WRITABLE` registered, and the connection's output is taken only as fast as TLS
-//!   takes it, so backpressure works as over TCP. See [`crate::driver::tls`].
+//!   takes it, so backpressure works as over TCP. See `driver::tls`.
 //! - Faults: a connection's I/O error ends that connection only; `EMFILE` and other accept errors pause
 //!   accepting for 100 ms; past `LoopConfig::max_connections` a new connection is answered 503 and
 //!   closed. A panic in a handler unwinds out of [`EventLoop::run`]: the loop stops and the panic

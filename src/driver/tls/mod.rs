@@ -33,7 +33,7 @@
 //! `ca-certificates`), the same trust on every machine, one crate of data. Who needs the platform's
 //! roots passes a `ClientConfig` built with them.
 //!
-//! PEM files are read with rustls-pki-types' [`PemObject`](rustls::pki_types::pem::PemObject) (through
+//! PEM files are read with rustls-pki-types' [`PemObject`] (through
 //! rustls' re-export: no crate of its own).
 //!
 //! ```no_run

@@ -375,7 +375,10 @@ impl<S: Transport> Transport for TlsStream<S> {
 }
 
 impl<S: Transport + TryClone> TryClone for TlsStream<S> {
-    /// Another handle to the same session over a clone of the socket.
+    /// Another handle to the same session over a clone of the socket. Clone after the TLS handshake
+    /// (as `WebSocket::split` does, the opening handshake being done): during it a handle may read
+    /// the socket to advance the handshake, and two handles reading at once could hand the session
+    /// their bytes out of order.
     fn try_clone(&self) -> io::Result<TlsStream<S>> {
         Ok(TlsStream {
             socket: self.socket.try_clone()?,

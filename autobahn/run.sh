@@ -9,9 +9,10 @@
 # The TLS passes use a self-signed certificate for localhost and 127.0.0.1 made here with openssl
 # (installed with apt-get if missing) in autobahn/tls/; wstest serves and connects with pyOpenSSL, and
 # our client trusts that certificate alone (--ca).
-# Reports land in autobahn/reports/{server,client,client-tls}/ (index.html for people, index.json for
-# check.py). WSCORE_AUTOBAHN_PORT_OFFSET (default 0) moves every port, so that two runs on one machine
-# (two work trees) do not meet on the same ports.
+# The fuzzingservers run without their web page (--webport 0: its default, 8080, would be taken by
+# the second one). Reports land in autobahn/reports/{server,client,client-tls}/ (index.html for
+# people, index.json for check.py). WSCORE_AUTOBAHN_PORT_OFFSET (default 0) moves every port, so that
+# two runs on one machine (two work trees) do not meet on the same ports.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 offset="${WSCORE_AUTOBAHN_PORT_OFFSET:-0}"
@@ -62,14 +63,14 @@ wait_for_port "$(port 9011)"
 "$wstest" -m fuzzingclient -s "$specs/fuzzingclient.json" >autobahn/fuzzingclient.log 2>&1
 
 echo "== client role: autobahn_client -> wstest fuzzingserver"
-"$wstest" -m fuzzingserver -s "$specs/fuzzingserver.json" >autobahn/fuzzingserver.log 2>&1 &
+"$wstest" -m fuzzingserver --webport 0 -s "$specs/fuzzingserver.json" >autobahn/fuzzingserver.log 2>&1 &
 pids+=($!)
 wait_for_port "$(port 9002)"
 target/release/examples/autobahn_client "ws://127.0.0.1:$(port 9002)" wscore-mio --driver mio >autobahn/autobahn_client_mio.log 2>&1
 target/release/examples/autobahn_client "ws://127.0.0.1:$(port 9002)" wscore-blocking --driver blocking >autobahn/autobahn_client_blocking.log 2>&1
 
 echo "== client role over TLS: autobahn_client (mio) -> wstest fuzzingserver on wss://"
-"$wstest" -m fuzzingserver -s "$specs/fuzzingserver-tls.json" >autobahn/fuzzingserver_tls.log 2>&1 &
+"$wstest" -m fuzzingserver --webport 0 -s "$specs/fuzzingserver-tls.json" >autobahn/fuzzingserver_tls.log 2>&1 &
 pids+=($!)
 wait_for_port "$(port 9012)"
 target/release/examples/autobahn_client "wss://127.0.0.1:$(port 9012)" wscore-mio-tls --driver mio \

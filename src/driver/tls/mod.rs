@@ -33,6 +33,9 @@
 //! `ca-certificates`), the same trust on every machine, one crate of data. Who needs the platform's
 //! roots passes a `ClientConfig` built with them.
 //!
+//! The module sits under `driver/`, not beside the core: it reads files and wraps sockets, and the core
+//! stays free of I/O. Only `ClientOptions` carries a TLS configuration, as data.
+//!
 //! PEM files are read with rustls-pki-types' [`PemObject`] (through
 //! rustls' re-export: no crate of its own).
 //!

@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
 """Strict check of Autobahn reports: every case's behavior must be OK or INFORMATIONAL and its close
 behavior OK; none may be UNIMPLEMENTED or NON-STRICT, permessage-deflate's 12.* and 13.* included.
-With --cases N an agent must have run at least N cases (the suite has 517).
-Prints the counts per role and agent (driver); exits 1 if any case fails the check or no case ran."""
+Prints the counts per role and agent (driver); exits 1 if any case fails the check or no case ran.
+
+Usage: check.py [--cases N] [--agents A,B] role=path [--agents C] role=path ...: each `--agents` names
+the agents the reports after it must hold (until the next `--agents`); with `--cases N` every agent must
+have run at least N cases (the suite has 517)."""
 import collections
 import json
 import sys
@@ -48,15 +51,17 @@ def main():
     expected = set()
     least = 1
     args = sys.argv[1:]
-    while args[:1] in (["--agents"], ["--cases"]):
-        if args[0] == "--agents":
-            expected = set(args[1].split(","))
-        else:
-            least = int(args[1])
-        args = args[2:]
-    for arg in args:
-        role, path = arg.split("=", 1)
+    while args:
+        if args[0] in ("--agents", "--cases"):
+            if args[0] == "--agents":
+                expected = set(args[1].split(","))
+            else:
+                least = int(args[1])
+            args = args[2:]
+            continue
+        role, path = args[0].split("=", 1)
         ok = check(role, path, expected, least) and ok
+        args = args[1:]
     sys.exit(0 if ok else 1)
 
 

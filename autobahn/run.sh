@@ -1,19 +1,50 @@
 #!/usr/bin/env bash
-# Runs the Autobahn TestSuite against wscore in both roles and both drivers, and checks the reports
-# strictly:
-#   server role: `wstest -m fuzzingclient` against examples/echo_server, the mio driver on 127.0.0.1:9001
-#                and the blocking driver on 127.0.0.1:9003 (agents wscore-mio, wscore-blocking)
-#   client role: examples/autobahn_client on each driver against `wstest -m fuzzingserver` on 127.0.0.1:9002
-# Reports land in autobahn/reports/{server,client}/ (index.html for people, index.json for check.py).
+# Runs the Autobahn TestSuite against wscore and checks the reports strictly (autobahn/check.py):
+#
+#   pass                         driver    cases                  spec
+#   server role  wscore-mio      mio       all 517                fuzzingclient-mio.json       (9001)
+#   server role  wscore-blocking blocking  all 517                fuzzingclient-blocking.json  (9003)
+#   server role  wscore-mio-tls  mio, wss  1.* to 11.* (301)      fuzzingclient-tls.json       (9011)
+#   client role  wscore-mio      mio       all 517                fuzzingserver-mio.json       (9002)
+#   client role  wscore-blocking blocking  1.* to 11.* (301)      fuzzingserver-blocking.json  (9004)
+#   client role  wscore-mio-tls  mio, wss  1.* to 11.* (301)      fuzzingserver-tls.json       (9012)
+#
+# 12.* and 13.* (permessage-deflate) run in both roles on the mio driver and in the server role on the
+# blocking one: compression lives in the core, so the other passes would repeat the same code over
+# another transport, at minutes each. The servers and clients are built with the `deflate` feature and
+# turn it on; `tls` for the wss:// passes, which use a self-signed certificate for localhost and
+# 127.0.0.1 made here with openssl (installed with apt-get if missing) in autobahn/tls/.
+#
+# wstest is single-threaded Python and the suite's own work dominates, so the passes run in two lanes
+# at once, one per core: lane 1 the mio server then the mio client; lane 2 the other server passes,
+# then the other client passes. Reports land in autobahn/reports/<spec outdir>/ (index.html for
+# people, index.json for check.py). WSCORE_AUTOBAHN_PORT_OFFSET (default 0) moves every port, so that
+# two runs on one machine (two work trees) do not meet on the same ports.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+offset="${WSCORE_AUTOBAHN_PORT_OFFSET:-0}"
+port() { echo $(( $1 + offset )); }
+specs="$(mktemp -d)"
+# The specs with their ports moved by the offset (their paths stay relative to the repository).
+for spec in fuzzingclient-mio fuzzingclient-blocking fuzzingclient-tls fuzzingserver-mio fuzzingserver-blocking fuzzingserver-tls; do
+  python3 -c 'import re, sys; off = int(sys.argv[1]); sys.stdout.write(re.sub(r"127\.0\.0\.1:(\d+)", lambda m: "127.0.0.1:%d" % (int(m.group(1)) + off), sys.stdin.read()))' \
+    "$offset" <"autobahn/$spec.json" >"$specs/$spec.json"
+done
 
 wstest="$(bash autobahn/install.sh | tail -n 1)"
-# permessage-deflate too: all 517 cases, 12.* and 13.* included.
-cargo build --release --features mio,deflate --example echo_server --example autobahn_client
+if ! command -v openssl >/dev/null 2>&1; then
+  (apt-get update -qq && apt-get install -y -qq openssl) >&2
+fi
+mkdir -p autobahn/tls
+# CA:FALSE: the certificate is its own trust anchor for our client, and webpki refuses a CA
+# certificate as a server's own.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=localhost \
+  -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" -addext "basicConstraints=critical,CA:FALSE" \
+  -keyout autobahn/tls/key.pem -out autobahn/tls/cert.pem 2>/dev/null
+cargo build --release --features mio,tls,deflate --example echo_server --example autobahn_client
 rm -rf autobahn/reports
 pids=()
-cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; }
+cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; rm -rf "$specs"; }
 trap cleanup EXIT
 
 wait_for_port() {
@@ -25,20 +56,56 @@ wait_for_port() {
   return 1
 }
 
-echo "== server role: wstest fuzzingclient -> echo_server"
-target/release/examples/echo_server --addr 127.0.0.1:9001 --driver mio >autobahn/echo_server_mio.log 2>&1 &
+bin=target/release/examples
+tls=(--tls-cert autobahn/tls/cert.pem --tls-key autobahn/tls/key.pem)
+"$bin/echo_server" --addr "127.0.0.1:$(port 9001)" --driver mio >autobahn/echo_server_mio.log 2>&1 &
 pids+=($!)
-target/release/examples/echo_server --addr 127.0.0.1:9003 --driver blocking >autobahn/echo_server_blocking.log 2>&1 &
+"$bin/echo_server" --addr "127.0.0.1:$(port 9003)" --driver blocking >autobahn/echo_server_blocking.log 2>&1 &
 pids+=($!)
-wait_for_port 9001
-wait_for_port 9003
-"$wstest" -m fuzzingclient -s autobahn/fuzzingclient.json >autobahn/fuzzingclient.log 2>&1
+"$bin/echo_server" --addr "127.0.0.1:$(port 9011)" --driver mio "${tls[@]}" >autobahn/echo_server_mio_tls.log 2>&1 &
+pids+=($!)
+for p in 9001 9003 9011; do wait_for_port "$(port $p)"; done
 
-echo "== client role: autobahn_client -> wstest fuzzingserver"
-"$wstest" -m fuzzingserver -s autobahn/fuzzingserver.json >autobahn/fuzzingserver.log 2>&1 &
-pids+=($!)
-wait_for_port 9002
-target/release/examples/autobahn_client ws://127.0.0.1:9002 wscore-mio --driver mio >autobahn/autobahn_client_mio.log 2>&1
-target/release/examples/autobahn_client ws://127.0.0.1:9002 wscore-blocking --driver blocking >autobahn/autobahn_client_blocking.log 2>&1
+# A fuzzingserver in the background for one client pass; the client runs, then the server stops.
+client_pass() { # spec port url agent log [client flags...]
+  local spec=$1 p=$2 url=$3 agent=$4 log=$5
+  shift 5
+  "$wstest" -m fuzzingserver --webport 0 -s "$specs/$spec.json" >"autobahn/$spec.log" 2>&1 &
+  local server=$!
+  wait_for_port "$(port "$p")"
+  "$bin/autobahn_client" "$url" "$agent" "$@" >"autobahn/$log.log" 2>&1
+  kill "$server" 2>/dev/null || true
+  wait "$server" 2>/dev/null || true
+}
 
-python3 autobahn/check.py --cases 517 --agents wscore-mio,wscore-blocking server=autobahn/reports/server/index.json client=autobahn/reports/client/index.json
+lane1() {
+  "$wstest" -m fuzzingclient -s "$specs/fuzzingclient-mio.json" >autobahn/fuzzingclient-mio.log 2>&1
+  client_pass fuzzingserver-mio 9002 "ws://127.0.0.1:$(port 9002)" wscore-mio autobahn_client_mio --driver mio
+}
+lane2() {
+  "$wstest" -m fuzzingclient -s "$specs/fuzzingclient-blocking.json" >autobahn/fuzzingclient-blocking.log 2>&1
+  "$wstest" -m fuzzingclient -s "$specs/fuzzingclient-tls.json" >autobahn/fuzzingclient-tls.log 2>&1
+  client_pass fuzzingserver-blocking 9004 "ws://127.0.0.1:$(port 9004)" wscore-blocking \
+    autobahn_client_blocking --driver blocking
+  client_pass fuzzingserver-tls 9012 "wss://127.0.0.1:$(port 9012)" wscore-mio-tls \
+    autobahn_client_mio_tls --driver mio --ca autobahn/tls/cert.pem
+}
+
+echo "== two lanes: [server mio, client mio] and [server blocking + mio over TLS, client blocking, client mio over TLS]"
+started=$(date +%s)
+lane1 & lane1_pid=$!
+lane2 & lane2_pid=$!
+status=0
+wait "$lane1_pid" || status=1
+echo "lane 1 done after $(( $(date +%s) - started )) s"
+wait "$lane2_pid" || status=1
+echo "lane 2 done after $(( $(date +%s) - started )) s"
+[ "$status" = 0 ] || echo "autobahn/run.sh: a lane failed to run (see autobahn/*.log)" >&2
+
+r=autobahn/reports
+python3 autobahn/check.py \
+  --cases 517 --agents wscore-mio server=$r/server-mio/index.json client=$r/client-mio/index.json \
+  --agents wscore-blocking server=$r/server-blocking/index.json \
+  --cases 301 --agents wscore-blocking client=$r/client-blocking/index.json \
+  --agents wscore-mio-tls server-tls=$r/server-tls/index.json client-tls=$r/client-tls/index.json
+exit "$status"

@@ -1,7 +1,10 @@
 //! The client side of the Autobahn TestSuite (`wstest -m fuzzingserver`): asks for the number of cases,
 //! runs each one echoing every message, then asks the suite to write its reports.
 //!
-//! `cargo run --release --features mio --example autobahn_client -- ws://127.0.0.1:9002 [agent] [--driver mio|blocking]`
+//! `cargo run --release --features mio --example autobahn_client -- ws://127.0.0.1:9002 [agent] [--driver mio|blocking] [--ca PEM]`
+//!
+//! A `wss://` URL (feature `tls`) runs the suite over TLS; `--ca PEM` trusts the certificates in that
+//! file (the suite's self-signed one) instead of Mozilla's roots.
 //!
 //! With `--driver mio` (needs the `mio` feature) the cases run one after another on an event loop, each
 //! case's connection opened from the previous one's `close`; with `--driver blocking` (the default) on
@@ -15,14 +18,23 @@ fn main() {
     let mut positional = Vec::new();
     let mut mio = false;
     let mut trace = false;
+    let mut ca = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--driver" => mio = args.next().as_deref() == Some("mio"),
             "--trace" => trace = true,
+            "--ca" => ca = args.next(),
             _ => positional.push(arg),
         }
     }
+    let options = match client_options(ca.as_deref()) {
+        Ok(options) => options,
+        Err(e) => {
+            eprintln!("--ca: {e}");
+            std::process::exit(2);
+        }
+    };
     let mut positional = positional.into_iter();
     let base = positional
         .next()
@@ -38,9 +50,9 @@ fn main() {
     #[cfg(feature = "deflate")]
     let config = config.deflate(wscore::deflate::Deflate::default());
     let result = if mio {
-        on_event_loop::run(base, &agent, config)
+        on_event_loop::run(base, &agent, config, options)
     } else {
-        run(base, &agent, &config)
+        run(base, &agent, &config, &options)
     };
     if let Err(e) = result {
         eprintln!("error: {e}");
@@ -48,16 +60,33 @@ fn main() {
     }
 }
 
-fn run(base: &str, agent: &str, config: &Config) -> Result<(), Error> {
-    let count = case_count(base, config)?;
+/// Default options, or options that trust the certificates in `ca` (a PEM file).
+fn client_options(ca: Option<&str>) -> Result<ClientOptions, Error> {
+    let Some(ca) = ca else {
+        return Ok(ClientOptions::new());
+    };
+    #[cfg(feature = "tls")]
+    {
+        use wscore::driver::tls::{client_config, load_roots};
+        Ok(ClientOptions::new().tls_config(client_config(load_roots(ca)?)))
+    }
+    #[cfg(not(feature = "tls"))]
+    {
+        let _ = ca;
+        Err(Error::Misuse("needs the tls feature"))
+    }
+}
+
+fn run(base: &str, agent: &str, config: &Config, options: &ClientOptions) -> Result<(), Error> {
+    let count = case_count(base, config, options)?;
     eprintln!("running {count} cases as {agent}");
     for case in 1..=count {
-        if let Err(e) = echo_case(&case_url(base, agent, case), config) {
+        if let Err(e) = echo_case(&case_url(base, agent, case), config, options) {
             // Failing the connection is the expected outcome of many cases; the report judges it.
             eprintln!("case {case}: {e}");
         }
     }
-    let mut ws = connect_with(&reports_url(base, agent), &ClientOptions::default(), config)?;
+    let mut ws = connect_with(&reports_url(base, agent), options, config)?;
     while ws.read()?.is_some() {}
     Ok(())
 }
@@ -70,12 +99,8 @@ fn reports_url(base: &str, agent: &str) -> String {
     format!("{base}/updateReports?agent={agent}")
 }
 
-fn case_count(base: &str, config: &Config) -> Result<u32, Error> {
-    let mut ws = connect_with(
-        &format!("{base}/getCaseCount"),
-        &ClientOptions::default(),
-        config,
-    )?;
+fn case_count(base: &str, config: &Config, options: &ClientOptions) -> Result<u32, Error> {
+    let mut ws = connect_with(&format!("{base}/getCaseCount"), options, config)?;
     let mut count = None;
     while let Some(message) = ws.read()? {
         if let Message::Text(text) = message {
@@ -85,8 +110,8 @@ fn case_count(base: &str, config: &Config) -> Result<u32, Error> {
     count.ok_or_else(|| std::io::Error::other("the suite did not send a case count").into())
 }
 
-fn echo_case(url: &str, config: &Config) -> Result<(), Error> {
-    let mut ws = connect_with(url, &ClientOptions::default(), config)?;
+fn echo_case(url: &str, config: &Config, options: &ClientOptions) -> Result<(), Error> {
+    let mut ws = connect_with(url, options, config)?;
     while let Some((event, sender)) = ws.read_event()? {
         match event {
             Event::Text(text) => sender.send_text(text)?,
@@ -99,7 +124,12 @@ fn echo_case(url: &str, config: &Config) -> Result<(), Error> {
 
 #[cfg(not(feature = "mio"))]
 mod on_event_loop {
-    pub(super) fn run(_: &str, _: &str, _: wscore::Config) -> Result<(), wscore::Error> {
+    pub(super) fn run(
+        _: &str,
+        _: &str,
+        _: wscore::Config,
+        _: wscore::handshake::ClientOptions,
+    ) -> Result<(), wscore::Error> {
         Err(wscore::Error::Misuse(
             "--driver mio needs the mio feature: cargo run --features mio ...",
         ))
@@ -123,6 +153,7 @@ mod on_event_loop {
     }
 
     struct Suite {
+        options: ClientOptions,
         base: String,
         agent: String,
         stage: Stage,
@@ -133,7 +164,6 @@ mod on_event_loop {
     impl Suite {
         /// Opens the connection after the one that just ended.
         fn next(&mut self, context: &mut Context) {
-            let options = ClientOptions::new();
             self.stage = match (self.stage, self.count) {
                 (Stage::Counting, Some(count)) if count > 0 => Stage::Case(1),
                 (Stage::Counting, _) => {
@@ -148,7 +178,7 @@ mod on_event_loop {
                 Stage::Case(case) => case_url(&self.base, &self.agent, case),
                 _ => reports_url(&self.base, &self.agent),
             };
-            context.connect(&url, &options);
+            context.connect(&url, &self.options);
         }
     }
 
@@ -184,8 +214,14 @@ mod on_event_loop {
         }
     }
 
-    pub(super) fn run(base: &str, agent: &str, config: Config) -> Result<(), Error> {
+    pub(super) fn run(
+        base: &str,
+        agent: &str,
+        config: Config,
+        options: ClientOptions,
+    ) -> Result<(), Error> {
         let suite = Suite {
+            options: options.clone(),
             base: base.to_owned(),
             agent: agent.to_owned(),
             stage: Stage::Counting,
@@ -193,7 +229,7 @@ mod on_event_loop {
             failure: None,
         };
         let mut event_loop = EventLoop::new(suite, config, LoopConfig::default())?;
-        event_loop.connect(&format!("{base}/getCaseCount"), &ClientOptions::new())?;
+        event_loop.connect(&format!("{base}/getCaseCount"), &options)?;
         event_loop.run()?;
         let suite = event_loop.handler();
         if let Some(failure) = &suite.failure {

@@ -4,7 +4,8 @@
 //! plain HTTP cannot do.
 //!
 //! `cargo run --release --features mio --example chat -- --addr 127.0.0.1:9002`, then open
-//! http://127.0.0.1:9002/ in two browser windows.
+//! http://127.0.0.1:9002/ in two browser windows. With `--tls-cert PEM --tls-key PEM` (features
+//! `mio,tls`) the room is served over `https://` and `wss://` on the same port.
 
 use std::collections::HashSet;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -46,6 +47,11 @@ impl Handler for Room {
         }
     }
 
+    fn handshake_failed(&mut self, error: &Error) {
+        // e.g. plain HTTP on the TLS port: "this port speaks TLS", answered 400.
+        eprintln!("{error}");
+    }
+
     fn close(&mut self, context: &mut Context, id: ConnId, _: Option<&Error>) {
         self.members.remove(&id);
         context.broadcast(Message::from(format!(
@@ -58,6 +64,7 @@ impl Handler for Room {
 fn main() -> std::io::Result<()> {
     let mut addr = "127.0.0.1:9002".to_owned();
     let mut config = Config::default();
+    let (mut cert, mut key) = (None, None);
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         if arg == "--trace" {
@@ -66,8 +73,10 @@ fn main() -> std::io::Result<()> {
         }
         match (arg.as_str(), args.next()) {
             ("--addr", Some(value)) => addr = value,
+            ("--tls-cert", Some(value)) => cert = Some(value),
+            ("--tls-key", Some(value)) => key = Some(value),
             _ => {
-                eprintln!("usage: chat [--addr HOST:PORT] [--trace]");
+                eprintln!("usage: chat [--addr HOST:PORT] [--tls-cert PEM --tls-key PEM] [--trace]");
                 std::process::exit(2);
             }
         }
@@ -76,9 +85,28 @@ fn main() -> std::io::Result<()> {
     #[cfg(feature = "deflate")]
     let config = config.deflate(wscore::deflate::Deflate::default());
     let mut event_loop = EventLoop::new(Room::default(), config, LoopConfig::default())?;
-    event_loop.listen(std::net::TcpListener::bind(&addr)?)?;
+    let listener = std::net::TcpListener::bind(&addr)?;
+    let secure = match (cert, key) {
+        (None, None) => {
+            event_loop.listen(listener)?;
+            false
+        }
+        (Some(cert), Some(key)) => {
+            listen_tls(&mut event_loop, listener, &cert, &key)?;
+            true
+        }
+        _ => {
+            eprintln!("--tls-cert and --tls-key go together");
+            std::process::exit(2);
+        }
+    };
     let bound = event_loop.local_addr().expect("listening");
-    println!("chat on ws://{bound}/ — open http://{bound}/ in two browser windows");
+    let (ws, http) = if secure {
+        ("wss", "https")
+    } else {
+        ("ws", "http")
+    };
+    println!("chat on {ws}://{bound}/ — open {http}://{bound}/ in two browser windows");
     let handle = event_loop.handle();
     std::thread::spawn(move || loop {
         std::thread::sleep(Duration::from_secs(1));
@@ -96,4 +124,31 @@ fn main() -> std::io::Result<()> {
         }
     });
     event_loop.run()
+}
+
+#[cfg(feature = "tls")]
+fn listen_tls(
+    event_loop: &mut EventLoop<Room>,
+    listener: std::net::TcpListener,
+    cert: &str,
+    key: &str,
+) -> std::io::Result<()> {
+    match wscore::driver::tls::TlsAcceptor::from_pem_files(cert, key) {
+        Ok(acceptor) => event_loop.listen_tls(listener, acceptor),
+        Err(e) => {
+            eprintln!("TLS: {e}");
+            std::process::exit(2);
+        }
+    }
+}
+
+#[cfg(not(feature = "tls"))]
+fn listen_tls(
+    _: &mut EventLoop<Room>,
+    _: std::net::TcpListener,
+    _: &str,
+    _: &str,
+) -> std::io::Result<()> {
+    eprintln!("--tls-cert needs the tls feature: cargo run --features mio,tls ...");
+    std::process::exit(2);
 }

@@ -4,6 +4,10 @@
 //! `cargo run --release --example client -- ws://127.0.0.1:9001` (add `--trace` to see every frame on
 //! stderr)
 //!
+//! `wss://` URLs need the `tls` feature; the server's certificate is checked against Mozilla's roots,
+//! or with `--ca PEM` against the certificates in that file only (a private CA, or a self-signed
+//! server: `cargo run --features tls --example client -- wss://localhost:9001 --ca cert.pem`).
+//!
 //! The socket is split: this thread reads stdin and sends, another prints what arrives.
 
 use std::io::BufRead;
@@ -16,8 +20,11 @@ use wscore::{CloseCode, Config, Error, Message};
 fn main() {
     let mut config = Config::default();
     let mut url = "ws://127.0.0.1:9001".to_owned();
-    for arg in std::env::args().skip(1) {
+    let mut ca = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
         match arg.as_str() {
+            "--ca" => ca = args.next(),
             "--trace" => config = config.trace(wscore::trace::Tracer::stderr()),
             _ => url = arg,
         }
@@ -25,14 +32,33 @@ fn main() {
     // permessage-deflate when built with the feature, as browsers offer it.
     #[cfg(feature = "deflate")]
     let config = config.deflate(wscore::deflate::Deflate::default());
-    if let Err(e) = run(&url, &config) {
+    if let Err(e) = run(&url, ca.as_deref(), &config) {
         eprintln!("error: {e}");
         std::process::exit(1);
     }
 }
 
-fn run(url: &str, config: &Config) -> Result<(), Error> {
-    let ws = connect_with(url, &ClientOptions::default(), config)?;
+/// The options for a server whose certificate is signed by one in `ca` (a PEM file), if given.
+fn options(ca: Option<&str>) -> Result<ClientOptions, Error> {
+    let Some(ca) = ca else {
+        return Ok(ClientOptions::default());
+    };
+    #[cfg(feature = "tls")]
+    {
+        use wscore::driver::tls::{client_config, load_roots};
+        Ok(ClientOptions::new().tls_config(client_config(load_roots(ca)?)))
+    }
+    #[cfg(not(feature = "tls"))]
+    {
+        let _ = ca;
+        Err(Error::Misuse(
+            "--ca needs the tls feature: cargo run --features tls ...",
+        ))
+    }
+}
+
+fn run(url: &str, ca: Option<&str>, config: &Config) -> Result<(), Error> {
+    let ws = connect_with(url, &options(ca)?, config)?;
     eprintln!("connected to {url}; type lines to send, end with Ctrl-D");
     let (mut reader, writer) = ws.split()?;
     let printer = thread::spawn(move || -> Result<(), Error> {

@@ -13,9 +13,11 @@
 //! `--idle-timeout-ms MS` (off: with it, a connection with no message either way for that long is closed
 //! with 1001, which the interop tests use to see a close the server starts), `--origin ORIGIN`
 //! (repeatable: only pages from these origins may open a WebSocket; others get 403, the defence against
-//! cross-site WebSocket hijacking; by default any page may), `--trace` (every frame both ways on stderr,
-//! one line each). `--addr 127.0.0.1:0` lets the system pick a free port; the first line printed names
-//! the address.
+//! cross-site WebSocket hijacking; by default any page may), `--tls-cert PEM --tls-key PEM` (feature
+//! `tls`: serve `https://` and `wss://` on the port instead, page included; the page picks `wss://` when
+//! loaded over `https://`; plain HTTP to the port is answered 400 and logged), `--trace` (every frame
+//! both ways on stderr, one line each). With the `deflate` feature it negotiates permessage-deflate.
+//! `--addr 127.0.0.1:0` lets the system pick a free port; the first line printed names the address.
 
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
@@ -24,10 +26,16 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use wscore::driver::blocking::{accept_with, Accepted};
+use wscore::driver::blocking::{accept_with, Accepted, Transport};
 use wscore::handshake::{AllowedOrigins, Decision, HttpResponse, Request, Upgrade};
 use wscore::trace::Tracer;
 use wscore::{Config, Error, Event};
+
+#[cfg(feature = "tls")]
+type Tls = Option<wscore::driver::tls::TlsAcceptor>;
+/// Without the `tls` feature there is no TLS to serve.
+#[cfg(not(feature = "tls"))]
+type Tls = Option<std::convert::Infallible>;
 
 const PAGE: &str = include_str!("echo_page.html");
 
@@ -38,6 +46,8 @@ struct Options {
     max_connections: Option<usize>,
     config: Config,
     origins: Vec<String>,
+    tls_cert: Option<String>,
+    tls_key: Option<String>,
 }
 
 fn main() -> std::io::Result<()> {
@@ -52,21 +62,56 @@ fn main() -> std::io::Result<()> {
             }
         },
     };
+    let tls = tls_acceptor(&options);
     #[cfg(feature = "mio")]
     if options.mio {
-        return event_loop::run(&options, origins);
+        return event_loop::run(&options, origins, tls);
     }
-    serve_blocking(&options, origins)
+    serve_blocking(&options, origins, tls)
 }
 
-fn announce(addr: std::net::SocketAddr) {
-    println!("echo server on ws://{addr}/ — open http://{addr}/ in a browser");
+/// The TLS identity from `--tls-cert` and `--tls-key`, if given; exits with a clear line if it cannot
+/// be loaded.
+fn tls_acceptor(options: &Options) -> Tls {
+    let (cert, key) = match (&options.tls_cert, &options.tls_key) {
+        (None, None) => return None,
+        (Some(cert), Some(key)) => (cert, key),
+        _ => {
+            eprintln!("--tls-cert and --tls-key go together");
+            std::process::exit(2);
+        }
+    };
+    #[cfg(feature = "tls")]
+    match wscore::driver::tls::TlsAcceptor::from_pem_files(cert, key) {
+        Ok(acceptor) => Some(acceptor),
+        Err(e) => {
+            eprintln!("TLS: {e}");
+            std::process::exit(2);
+        }
+    }
+    #[cfg(not(feature = "tls"))]
+    {
+        let _ = (cert, key);
+        eprintln!("--tls-cert needs the tls feature: cargo run --features tls ...");
+        std::process::exit(2);
+    }
+}
+
+fn announce(addr: std::net::SocketAddr, tls: bool) {
+    match tls {
+        true => println!("echo server on wss://{addr}/ — open https://{addr}/ in a browser"),
+        false => println!("echo server on ws://{addr}/ — open http://{addr}/ in a browser"),
+    }
 }
 
 /// One thread per connection.
-fn serve_blocking(options: &Options, origins: Option<Arc<AllowedOrigins>>) -> std::io::Result<()> {
+fn serve_blocking(
+    options: &Options,
+    origins: Option<Arc<AllowedOrigins>>,
+    tls: Tls,
+) -> std::io::Result<()> {
     let listener = TcpListener::bind(&options.addr)?;
-    announce(listener.local_addr()?);
+    announce(listener.local_addr()?, tls.is_some());
     let max_connections = options.max_connections.unwrap_or(1024);
     let live = Arc::new(AtomicUsize::new(0));
     for stream in listener.incoming() {
@@ -80,20 +125,26 @@ fn serve_blocking(options: &Options, origins: Option<Arc<AllowedOrigins>>) -> st
             }
         };
         if live.load(Ordering::Relaxed) >= max_connections {
-            refuse(stream);
+            // A TLS client could not read a plain 503; it is closed without one.
+            if tls.is_none() {
+                refuse(stream);
+            }
             continue;
         }
         live.fetch_add(1, Ordering::Relaxed);
         let slot = Slot(Arc::clone(&live));
         let config = options.config.clone();
         let origins = origins.clone();
+        let tls = tls.clone();
         let spawned = thread::Builder::new().stack_size(256 << 10).spawn(move || {
             let _slot = slot;
             let peer = stream
                 .peer_addr()
                 .map(|a| a.to_string())
                 .unwrap_or_default();
-            if let Err(e) = serve(stream, &config, origins.as_deref()) {
+            // Plain HTTP on the TLS port shows here as "handshake refused with 400: this port speaks
+            // TLS", answered and closed at once.
+            if let Err(e) = serve_maybe_tls(stream, tls, &config, origins.as_deref()) {
                 eprintln!("{peer}: {e}");
             }
         });
@@ -134,6 +185,8 @@ fn parse_options(mut args: impl Iterator<Item = String>) -> Options {
             .max_frame_size(64 << 20)
             .max_message_size(64 << 20),
         origins: Vec::new(),
+        tls_cert: None,
+        tls_key: None,
     };
     while let Some(arg) = args.next() {
         if arg == "--trace" {
@@ -163,12 +216,15 @@ fn parse_options(mut args: impl Iterator<Item = String>) -> Options {
                 options.config = options.config.idle_timeout(Some(idle));
             }
             ("--origin", Some(value)) => options.origins.push(value),
+            ("--tls-cert", Some(value)) => options.tls_cert = Some(value),
+            ("--tls-key", Some(value)) => options.tls_key = Some(value),
             _ => {
                 eprintln!(
                     "usage: echo_server [--addr HOST:PORT] [--driver mio|blocking] [--threads N] \
                      [--max-connections N] [--handshake-timeout-ms MS] [--idle-timeout-ms MS] \
-                     [--origin ORIGIN]... [--trace]\n\
-                     (--driver mio needs the mio feature: cargo run --features mio ...)"
+                     [--origin ORIGIN]... [--tls-cert PEM --tls-key PEM] [--trace]\n\
+                     (--driver mio needs the mio feature, --tls-cert the tls feature: \
+                     cargo run --features mio,tls ...)"
                 );
                 std::process::exit(2);
             }
@@ -182,12 +238,26 @@ fn parse_options(mut args: impl Iterator<Item = String>) -> Options {
     options
 }
 
-fn serve(
+/// Serves one connection, over TLS if the server has an identity.
+fn serve_maybe_tls(
     stream: TcpStream,
+    tls: Tls,
     config: &Config,
     origins: Option<&AllowedOrigins>,
 ) -> Result<(), Error> {
     stream.set_nodelay(true)?;
+    match tls {
+        #[cfg(feature = "tls")]
+        Some(acceptor) => serve(acceptor.accept(stream)?, config, origins),
+        _ => serve(stream, config, origins),
+    }
+}
+
+fn serve<S: Transport>(
+    stream: S,
+    config: &Config,
+    origins: Option<&AllowedOrigins>,
+) -> Result<(), Error> {
     match accept_with(stream, config, |upgrade| policy(origins, upgrade))? {
         Accepted::Http {
             request,
@@ -195,6 +265,9 @@ fn serve(
             ..
         } => {
             stream.write_all(&page(&request).to_bytes())?;
+            // TLS writes its records here, then close_notify and the FIN.
+            stream.flush()?;
+            let _ = stream.shutdown_write();
             Ok(())
         }
         Accepted::WebSocket(mut ws) => {
@@ -240,9 +313,9 @@ mod event_loop {
 
     use wscore::driver::mio::{reuse_port_listeners, serve, ConnId, Context, Handler, LoopConfig};
     use wscore::handshake::{AllowedOrigins, Decision, HttpResponse, Request, Upgrade};
-    use wscore::{Event, Sender};
+    use wscore::{Error, Event, Sender};
 
-    use super::{announce, page, policy, Options};
+    use super::{announce, page, policy, Options, Tls};
 
     struct Echo {
         origins: Option<Arc<AllowedOrigins>>,
@@ -255,6 +328,12 @@ mod event_loop {
 
         fn upgrade(&mut self, upgrade: &Upgrade) -> Decision {
             policy(self.origins.as_deref(), upgrade)
+        }
+
+        fn handshake_failed(&mut self, error: &Error) {
+            // One line per refused connection: a 4xx, the handshake deadline, a TLS failure, plain
+            // HTTP on the TLS port ("this port speaks TLS", answered 400).
+            eprintln!("{error}");
         }
 
         fn event(&mut self, _: &mut Context, _: ConnId, event: Event<'_>, sender: &mut Sender) {
@@ -270,6 +349,7 @@ mod event_loop {
     pub(super) fn run(
         options: &Options,
         origins: Option<Arc<AllowedOrigins>>,
+        tls: Tls,
     ) -> std::io::Result<()> {
         let addr = options
             .addr
@@ -277,14 +357,25 @@ mod event_loop {
             .next()
             .ok_or_else(|| std::io::Error::other("the address resolves to nothing"))?;
         let listeners = reuse_port_listeners(addr, options.threads)?;
-        announce(listeners[0].local_addr()?);
+        announce(listeners[0].local_addr()?, tls.is_some());
         let loop_config = options
             .max_connections
             .map_or_else(LoopConfig::default, |max| {
                 LoopConfig::default().max_connections(max)
             });
-        serve(listeners, options.config.clone(), loop_config, || Echo {
+        let make = || Echo {
             origins: origins.clone(),
-        })
+        };
+        match tls {
+            #[cfg(feature = "tls")]
+            Some(acceptor) => wscore::driver::mio::serve_tls(
+                listeners,
+                acceptor,
+                options.config.clone(),
+                loop_config,
+                make,
+            ),
+            _ => serve(listeners, options.config.clone(), loop_config, make),
+        }
     }
 }

@@ -98,6 +98,10 @@ pub enum Error {
     // The transport failed (drivers only).
     /// An I/O error from the underlying stream.
     Io(io::Error),
+    /// TLS failed (feature `tls`): the server's certificate is not valid for the host or not signed by a
+    /// trusted root, the peer sent an alert, a record was corrupt. The rustls error names the reason.
+    #[cfg(feature = "tls")]
+    Tls(rustls::Error),
 }
 
 impl Error {
@@ -206,6 +210,8 @@ impl fmt::Display for Error {
             Error::InvalidUrl(what) => write!(f, "invalid WebSocket URL: {what}"),
             Error::AbnormalClosure => f.write_str("the connection ended without a close handshake"),
             Error::Io(e) => write!(f, "I/O error: {e}"),
+            #[cfg(feature = "tls")]
+            Error::Tls(e) => write!(f, "TLS error: {e}"),
         }
     }
 }
@@ -214,13 +220,22 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Io(e) | Error::Random(e) => Some(e),
+            #[cfg(feature = "tls")]
+            Error::Tls(e) => Some(e),
             _ => None,
         }
     }
 }
 
 impl From<io::Error> for Error {
+    /// An I/O error; with the `tls` feature, one that carries a TLS failure becomes `Error::Tls` (or
+    /// the 400 for plain HTTP on a TLS port), so the reason is not hidden inside `Io`.
     fn from(e: io::Error) -> Error {
+        #[cfg(feature = "tls")]
+        let e = match crate::driver::tls::classify(e) {
+            Ok(error) => return error,
+            Err(e) => e,
+        };
         Error::Io(e)
     }
 }

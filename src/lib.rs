@@ -10,6 +10,8 @@
 //!   [`Message`]s are owned, and [`Sender`] is the one way to send.
 //! - [`driver::blocking`]: a server and a client over any `Read + Write` stream.
 //! - [`trace`]: every frame in both directions, for debugging, when [`Config::trace`] is set.
+//! - `driver::mio` (feature `mio`): an event loop for many connections per thread.
+//! - `driver::tls` (feature `tls`): `wss://` and `https://` for both drivers, with rustls.
 //!
 //! A server answering one upgrade over a blocking stream:
 //!
@@ -56,8 +58,8 @@ pub use error::Error;
 pub use message::Message;
 pub use send::{MessageKind, Sender};
 
-/// The README's examples, compiled and run as doctests so they stay true (with the `mio` feature, which
-/// one of them uses; the README's test command enables every feature).
-#[cfg(all(doctest, feature = "mio"))]
+/// The README's examples, compiled and run as doctests so they stay true (with the `mio` and `tls`
+/// features, which some of them use; the README's test command enables every feature).
+#[cfg(all(doctest, feature = "mio", feature = "tls"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;

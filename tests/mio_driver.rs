@@ -15,7 +15,7 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::{self, JoinHandle, ThreadId};
 use std::time::{Duration, Instant};
 
-use wscore::driver::blocking::{self, WebSocket};
+use wscore::driver::blocking::{self, MaybeTls, Transport, WebSocket};
 use wscore::driver::mio::{
     reuse_port_listeners, serve, ConnId, Context, EventLoop, Handle, Handler, LoopConfig,
 };
@@ -192,12 +192,12 @@ fn client_config() -> Config {
         .close_timeout(Duration::from_secs(2))
 }
 
-fn connect(url: &str) -> WebSocket<TcpStream> {
+fn connect(url: &str) -> WebSocket<MaybeTls> {
     blocking::connect_with(url, &ClientOptions::new(), &client_config()).unwrap()
 }
 
 /// Queues a message and writes it out, without giving it away.
-fn send(ws: &mut WebSocket<TcpStream>, message: &Message) {
+fn send<S: Transport>(ws: &mut WebSocket<S>, message: &Message) {
     ws.sender().send(message).unwrap();
     ws.flush().unwrap();
 }
@@ -245,7 +245,7 @@ fn masked_binary(payload: &[u8]) -> Vec<u8> {
 }
 
 /// Reads until the connection is over, returning the messages (a peer's close included).
-fn read_to_end(ws: &mut WebSocket<TcpStream>) -> Vec<Message> {
+fn read_to_end<S: Transport>(ws: &mut WebSocket<S>) -> Vec<Message> {
     let mut messages = Vec::new();
     while let Some(message) = ws.read().unwrap() {
         messages.push(message);

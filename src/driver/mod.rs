@@ -3,3 +3,5 @@
 pub mod blocking;
 #[cfg(feature = "mio")]
 pub mod mio;
+#[cfg(feature = "tls")]
+pub mod tls;

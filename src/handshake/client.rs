@@ -25,7 +25,7 @@ use crate::Config;
 ///     .header("Authorization", "Bearer abc");
 /// assert_eq!(options.protocols, ["chat.v2", "chat.v1"]);
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct ClientOptions {
     /// Subprotocols to offer, most preferred first (`Sec-WebSocket-Protocol`).
@@ -34,7 +34,28 @@ pub struct ClientOptions {
     /// `Upgrade`, `Connection`, `Sec-WebSocket-*`) and body framing (`Content-Length`,
     /// `Transfer-Encoding`) are refused with [`Error::Misuse`].
     pub headers: Vec<(String, String)>,
+    /// The TLS configuration of a `wss://` connection (feature `tls`); `None`: certificates checked
+    /// against Mozilla's roots ([`default_client_config`](crate::driver::tls::default_client_config)).
+    #[cfg(feature = "tls")]
+    pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 }
+
+/// Options are equal when they offer the same and, with TLS, share one configuration (a
+/// `rustls::ClientConfig` has no equality of its own).
+impl PartialEq for ClientOptions {
+    fn eq(&self, other: &ClientOptions) -> bool {
+        #[cfg(feature = "tls")]
+        let same_tls = match (&self.tls, &other.tls) {
+            (Some(a), Some(b)) => std::sync::Arc::ptr_eq(a, b),
+            (a, b) => a.is_none() && b.is_none(),
+        };
+        #[cfg(not(feature = "tls"))]
+        let same_tls = true;
+        self.protocols == other.protocols && self.headers == other.headers && same_tls
+    }
+}
+
+impl Eq for ClientOptions {}
 
 impl ClientOptions {
     /// No subprotocol and no extra header.
@@ -53,6 +74,25 @@ impl ClientOptions {
     #[must_use]
     pub fn header(mut self, name: &str, value: &str) -> ClientOptions {
         self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Uses this TLS configuration for `wss://` (feature `tls`): other roots (a private CA, the
+    /// platform's store), a client certificate, other protocol versions. Set its `alpn_protocols` to
+    /// `[b"http/1.1"]` as [`client_config`](crate::driver::tls::client_config) does.
+    ///
+    /// ```
+    /// use wscore::driver::tls::client_config;
+    /// use wscore::handshake::ClientOptions;
+    ///
+    /// let roots = rustls::RootCertStore::empty(); // add the CA that signed the server's certificate
+    /// let options = ClientOptions::new().tls_config(client_config(roots));
+    /// assert!(options.tls.is_some());
+    /// ```
+    #[cfg(feature = "tls")]
+    #[must_use]
+    pub fn tls_config(mut self, config: std::sync::Arc<rustls::ClientConfig>) -> ClientOptions {
+        self.tls = Some(config);
         self
     }
 }

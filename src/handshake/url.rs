@@ -7,11 +7,12 @@ use crate::error::Error;
 /// A parsed `ws://` or `wss://` URL (RFC 6455 §3).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WsUrl {
-    /// `wss://`: the transport must be TLS.
+    /// `wss://`: the transport must be TLS, opened before the handshake is sent (RFC 6455 §4.1); the
+    /// drivers' `connect` does it with the `tls` feature.
     pub secure: bool,
     /// The host, without brackets for IPv6.
     pub host: String,
-    /// The port, 80 or 443 by default.
+    /// The port: by default 80 for `ws://` and 443 for `wss://` (RFC 6455 §3).
     pub port: u16,
     /// The resource name: path and query, at least `/`, with characters outside ASCII percent-encoded.
     pub resource: String,
@@ -152,6 +153,17 @@ mod tests {
         assert_eq!(
             (url.secure, url.port, url.resource.as_str()),
             (true, 443, "/?x")
+        );
+        // The default port is left out of Host; another one is kept (RFC 7230 §5.4).
+        assert_eq!(url.host_header(), "example.com");
+        let url = WsUrl::parse("wss://example.com:80/").unwrap();
+        assert_eq!(
+            (url.port, url.host_header().as_str()),
+            (80, "example.com:80")
+        );
+        assert_eq!(
+            WsUrl::parse("ws://example.com:443/").unwrap().host_header(),
+            "example.com:443"
         );
         assert_eq!(
             WsUrl::parse("ws://h:8080/a").unwrap().host_header(),

@@ -228,9 +228,9 @@ impl EchoServer {
         std::io::BufReader::new(stdout)
             .read_line(&mut line)
             .unwrap();
-        // "echo server on ws://127.0.0.1:PORT/ — open http://… in a browser"
+        // "echo server on ws://127.0.0.1:PORT/ — open http://… in a browser" (wss:// with TLS)
         let addr = line
-            .split("ws://")
+            .split("://")
             .nth(1)
             .and_then(|rest| rest.split('/').next())
             .unwrap_or_else(|| panic!("unexpected first line: {line:?}"));

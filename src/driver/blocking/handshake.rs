@@ -6,7 +6,7 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
 use super::io::{is_timeout, Timeouts};
-use super::{Transport, WebSocket};
+use super::{MaybeTls, Transport, WebSocket};
 use crate::handshake::{
     ClientHandshake, ClientOptions, Decision, Incoming, Request, Response, ServerHandshake,
     Upgrade, WsUrl,
@@ -133,31 +133,42 @@ fn refuse<S: Transport>(stream: &mut S, timeouts: &mut Timeouts, config: &Config
     }
 }
 
-/// Opens a TCP connection to a `ws://` URL and runs the client handshake with default options.
-pub fn connect(url: &str) -> Result<WebSocket<TcpStream>, Error> {
+/// Opens a connection to a `ws://` URL (TCP) or a `wss://` one (TLS over TCP, feature `tls`) and runs
+/// the client handshake with default options.
+pub fn connect(url: &str) -> Result<WebSocket<MaybeTls>, Error> {
     connect_with(url, &ClientOptions::default(), &Config::default())
 }
 
-/// Like [`connect`], with subprotocols, extra headers and limits. Connecting and the handshake together
-/// take at most `Config::handshake_timeout`. The server's response is [`WebSocket::response`]; a refusal
-/// (a 401 with `WWW-Authenticate`, a redirect with `Location`) is [`Error::Refused`] with its status,
-/// headers and body. `wss://` needs a TLS stream: open one and use [`client`].
+/// Like [`connect`], with subprotocols, extra headers, a TLS configuration and limits. Connecting, the
+/// TLS handshake and the WebSocket handshake together take at most `Config::handshake_timeout`. The
+/// server's response is [`WebSocket::response`]; a refusal (a 401 with `WWW-Authenticate`, a redirect
+/// with `Location`) is [`Error::Refused`] with its status, headers and body.
+///
+/// `wss://` (RFC 6455 §3, port 443 by default) runs TLS first, with the URL's host as SNI and as the
+/// name the certificate must carry (§4.1); the certificate is checked against
+/// `ClientOptions::tls_config` or Mozilla's roots. A certificate that fails is `Error::Tls` naming
+/// rustls' reason. Without the `tls` feature a `wss://` URL is [`Error::InvalidUrl`].
 pub fn connect_with(
     url: &str,
     options: &ClientOptions,
     config: &Config,
-) -> Result<WebSocket<TcpStream>, Error> {
+) -> Result<WebSocket<MaybeTls>, Error> {
     let started = Instant::now();
     let parsed = WsUrl::parse(url)?;
+    #[cfg(not(feature = "tls"))]
     if parsed.secure {
-        return Err(Error::InvalidUrl(
-            "wss:// needs a TLS stream: open one and call client()",
-        ));
+        return Err(Error::InvalidUrl("wss:// needs the tls feature"));
     }
     let stream = connect_tcp(&parsed, started.checked_add(config.handshake_timeout))?;
     // Frames are written whole; Nagle's algorithm would only delay small messages.
     stream.set_nodelay(true)?;
-    client_from(stream, &parsed, options, config, started)
+    #[cfg(feature = "tls")]
+    if parsed.secure {
+        let tls =
+            crate::driver::tls::TlsStream::client(stream, &parsed.host, options.tls.as_ref())?;
+        return client_from(MaybeTls::Tls(tls), &parsed, options, config, started);
+    }
+    client_from(MaybeTls::Plain(stream), &parsed, options, config, started)
 }
 
 /// Tries each address of the host in turn until one connects, within the handshake deadline (`None`:
@@ -187,7 +198,8 @@ fn connect_tcp(url: &WsUrl, deadline: Option<Instant>) -> Result<TcpStream, Erro
     Err(last.into())
 }
 
-/// Runs the client handshake over a stream the caller opened (TCP, TLS, a proxy tunnel), within
+/// Runs the client handshake over a stream the caller opened (TCP, TLS such as
+/// `driver::tls::TlsStream::client`, a proxy tunnel), within
 /// `Config::handshake_timeout` from now.
 pub fn client<S: Transport>(
     stream: S,

@@ -1,5 +1,6 @@
 //! A blocking driver over a stream: a `TcpStream`, a Unix socket, or TLS over either (anything that
-//! implements [`Transport`]).
+//! implements [`Transport`]). With the `tls` feature, [`connect`] opens `wss://` URLs too, and a
+//! `driver::tls::TlsAcceptor` makes a server's socket a TLS stream for [`accept`].
 //!
 //! The driver holds no protocol rule and no timer of its own: it reads and writes, and sets the stream's
 //! timeouts to the connection's next deadline ([`Connection::poll_timeout`]), so a blocked call wakes in
@@ -35,7 +36,7 @@ use io::{Next, Timeouts};
 
 pub use handshake::{accept, accept_with, client, connect, connect_with, Accepted};
 pub use split::{Reader, Writer};
-pub use transport::{Transport, TryClone};
+pub use transport::{MaybeTls, Transport, TryClone};
 
 /// A WebSocket over a blocking stream.
 #[derive(Debug)]

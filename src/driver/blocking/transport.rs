@@ -92,3 +92,82 @@ impl TryClone for std::os::unix::net::UnixStream {
         std::os::unix::net::UnixStream::try_clone(self)
     }
 }
+
+/// What [`connect`](super::connect) opens: a TCP connection for `ws://`, TLS over one for `wss://`
+/// (feature `tls`). More variants may come, so a `match` needs a wildcard arm.
+///
+/// ```no_run
+/// use wscore::driver::blocking::{connect, MaybeTls};
+/// let ws = connect("ws://127.0.0.1:9001/")?;
+/// println!("from {}", ws.get_ref().socket().local_addr()?);
+/// assert!(matches!(ws.get_ref(), MaybeTls::Plain(_)));
+/// # Ok::<(), wscore::Error>(())
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum MaybeTls {
+    /// `ws://`.
+    Plain(TcpStream),
+    /// `wss://`.
+    #[cfg(feature = "tls")]
+    Tls(crate::driver::tls::TlsStream<TcpStream>),
+}
+
+impl MaybeTls {
+    /// The TCP socket beneath, for its addresses and options.
+    pub fn socket(&self) -> &TcpStream {
+        match self {
+            MaybeTls::Plain(socket) => socket,
+            #[cfg(feature = "tls")]
+            MaybeTls::Tls(tls) => tls.get_ref(),
+        }
+    }
+}
+
+/// Forwards a call to the stream inside, whichever it is.
+macro_rules! each {
+    ($self:expr, $stream:ident => $call:expr) => {
+        match $self {
+            MaybeTls::Plain($stream) => $call,
+            #[cfg(feature = "tls")]
+            MaybeTls::Tls($stream) => $call,
+        }
+    };
+}
+
+impl Read for MaybeTls {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        each!(self, s => s.read(buf))
+    }
+}
+
+impl Write for MaybeTls {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        each!(self, s => s.write(buf))
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        each!(self, s => s.flush())
+    }
+}
+
+impl Transport for MaybeTls {
+    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        each!(self, s => Transport::set_read_timeout(s, timeout))
+    }
+    fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        each!(self, s => Transport::set_write_timeout(s, timeout))
+    }
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        each!(self, s => s.shutdown_write())
+    }
+}
+
+impl TryClone for MaybeTls {
+    fn try_clone(&self) -> io::Result<MaybeTls> {
+        match self {
+            MaybeTls::Plain(socket) => socket.try_clone().map(MaybeTls::Plain),
+            #[cfg(feature = "tls")]
+            MaybeTls::Tls(tls) => tls.try_clone().map(MaybeTls::Tls),
+        }
+    }
+}

@@ -2,12 +2,10 @@
 //! and the steps of a readiness event: read until the socket is empty, hand out the events, write
 //! once. The rules are the core's; this only moves bytes and calls the handler.
 
-use std::io::{self, ErrorKind, Read, Write};
-use std::net::Shutdown;
+use std::io::{self, ErrorKind};
 use std::time::{Duration, Instant};
 
-use mio::net::TcpStream;
-
+use super::stream::Stream;
 use super::{ConnId, Context, Handler};
 use crate::handshake::{ClientHandshake, Decision, HttpResponse, Incoming, ServerHandshake};
 use crate::{Config, Connection, Error, Role};
@@ -46,7 +44,7 @@ pub(super) enum Fate {
 
 #[derive(Debug)]
 pub(super) struct Conn {
-    pub(super) stream: TcpStream,
+    pub(super) stream: Stream,
     phase: Phase,
     /// Bytes written before the connection's own output: the 101, a response, the client's request.
     head: Vec<u8>,
@@ -72,7 +70,7 @@ pub(super) struct Conn {
 }
 
 impl Conn {
-    pub(super) fn accepted(stream: TcpStream, config: &Config, now: Instant) -> Conn {
+    pub(super) fn accepted(stream: Stream, config: &Config, now: Instant) -> Conn {
         Conn::new(
             stream,
             Phase::Accepting(ServerHandshake::new(config, now)),
@@ -80,7 +78,7 @@ impl Conn {
         )
     }
 
-    pub(super) fn connecting(stream: TcpStream, handshake: ClientHandshake) -> Conn {
+    pub(super) fn connecting(stream: Stream, handshake: ClientHandshake) -> Conn {
         let request = handshake.request().to_vec();
         let phase = Phase::Connecting {
             handshake,
@@ -89,7 +87,7 @@ impl Conn {
         Conn::new(stream, phase, request)
     }
 
-    fn new(stream: TcpStream, phase: Phase, head: Vec<u8>) -> Conn {
+    fn new(stream: Stream, phase: Phase, head: Vec<u8>) -> Conn {
         Conn {
             stream,
             phase,
@@ -143,7 +141,7 @@ impl Conn {
         }
     }
 
-    /// Whether output waits for the socket (so `WRITABLE` is wanted).
+    /// Whether output waits for the socket (so `WRITABLE` is wanted): also what TLS holds.
     pub(super) fn wants_write(&self) -> bool {
         let connecting = matches!(
             self.phase,
@@ -154,6 +152,7 @@ impl Conn {
         );
         connecting
             || self.head_written < self.head.len()
+            || self.stream.wants_write()
             || matches!(&self.phase, Phase::Open(c) if !c.pending_output().is_empty())
     }
 
@@ -169,6 +168,11 @@ impl Conn {
         match &mut self.phase {
             Phase::Accepting(handshake) => {
                 if let Err(error) = handshake.handle_timeout(now) {
+                    handler.handshake_failed(&error);
+                    // A peer still in the TLS handshake could not read a 408: it is dropped.
+                    if self.stream.is_tls_handshaking() {
+                        return Fate::Remove;
+                    }
                     self.refuse(&error, config, now);
                 }
             }
@@ -216,11 +220,14 @@ impl Conn {
                 if let Err(error) = connection.receive_eof() {
                     self.error.get_or_insert(match e.kind() {
                         ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted => error,
-                        _ => Error::Io(e),
+                        _ => Error::from(e),
                     });
                 }
             } else if let Phase::Connecting { .. } = self.phase {
-                handler.connect_failed(context, id, &Error::Io(e));
+                handler.connect_failed(context, id, &Error::from(e));
+            } else if let Phase::Accepting(_) = self.phase {
+                // A TLS failure (the peer refused our certificate, a corrupt record) or a reset.
+                handler.handshake_failed(&Error::from(e));
             }
             return Fate::Remove;
         }
@@ -231,7 +238,7 @@ impl Conn {
                 connection.handle_timeout(now);
                 if connection.should_close_transport() && !self.shut_down {
                     self.shut_down = true;
-                    let _ = self.stream.shutdown(Shutdown::Write);
+                    let _ = self.stream.shutdown_write();
                 }
                 if connection.is_drained() {
                     return Fate::Remove;
@@ -240,7 +247,7 @@ impl Conn {
             Phase::Answering { .. } => {
                 if self.head_written == self.head.len() && !self.shut_down {
                     self.shut_down = true;
-                    let _ = self.stream.shutdown(Shutdown::Write);
+                    let _ = self.stream.shutdown_write();
                 }
                 if self.eof {
                     return Fate::Remove;
@@ -269,10 +276,10 @@ impl Conn {
             if !self.writable {
                 return Ok(());
             }
-            if let Some(e) = self.stream.take_error()? {
+            if let Some(e) = self.stream.socket().take_error()? {
                 return Err(e);
             }
-            match self.stream.peer_addr() {
+            match self.stream.socket().peer_addr() {
                 Ok(_) => *connected = true,
                 Err(e) if e.kind() == ErrorKind::NotConnected => {
                     self.writable = false;
@@ -333,18 +340,18 @@ impl Conn {
                 return Ok(());
             }
             match self.stream.read(scratch) {
-                Ok(0) => {
+                Ok((0, _)) => {
                     self.eof = true;
                     self.readable = false;
                     self.on_input(None, id, handler, context, config);
                 }
-                Ok(n) => {
+                Ok((n, drained)) => {
                     self.quiet_since = None;
-                    // A read that did not fill the buffer emptied the socket: more data will raise a
-                    // new edge, so the read that would only say `WouldBlock` is skipped (a syscall per
+                    // A read that came back short emptied the socket: more data will raise a new
+                    // edge, so the read that would only say `WouldBlock` is skipped (a syscall per
                     // message for a peer that waits for each answer). Not when the peer has ended its
                     // side: its end came with this edge and raises no other.
-                    if n < scratch.len() && !self.read_closed {
+                    if drained && !self.read_closed {
                         self.readable = false;
                     }
                     self.on_input(Some(&scratch[..n]), id, handler, context, config);
@@ -355,6 +362,14 @@ impl Conn {
                     return Ok(());
                 }
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                #[cfg(feature = "tls")]
+                Err(e) if crate::driver::tls::is_not_tls(&e) => {
+                    // Plain HTTP on a TLS port: answered 400 in plain HTTP, then closed.
+                    self.stream.drop_tls();
+                    let error = Error::from(e);
+                    handler.handshake_failed(&error);
+                    self.refuse(&error, config, Instant::now());
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -424,7 +439,10 @@ impl Conn {
         let incoming = match handshake.poll() {
             Ok(None) => return,
             Ok(Some(incoming)) => incoming,
-            Err(error) => return self.refuse(&error, config, now),
+            Err(error) => {
+                handler.handshake_failed(&error);
+                return self.refuse(&error, config, now);
+            }
         };
         let leftover = handshake.leftover().to_vec();
         match incoming {
@@ -511,10 +529,12 @@ impl Conn {
         };
     }
 
-    /// Writes the head, then the connection's output, until done or the socket is full.
+    /// Writes the head, then the connection's output, then what TLS still holds, until done or the
+    /// socket is full. What TLS takes counts as written: its buffer is bounded (`tls::BUFFER_LIMIT`),
+    /// and it keeps `WRITABLE` registered until the socket has it.
     fn write_out(&mut self) -> io::Result<()> {
         while self.head_written < self.head.len() {
-            match write_once(&mut self.stream, &self.head[self.head_written..])? {
+            match self.stream.write(&self.head[self.head_written..])? {
                 Some(n) => self.head_written += n,
                 None => {
                     self.writable = false;
@@ -528,7 +548,7 @@ impl Conn {
         }
         if let Phase::Open(connection) = &mut self.phase {
             while !connection.pending_output().is_empty() && !connection.is_drained() {
-                match write_once(&mut self.stream, connection.pending_output())? {
+                match self.stream.write(connection.pending_output())? {
                     Some(n) => connection.consume_output(n),
                     None => {
                         self.writable = false;
@@ -536,6 +556,9 @@ impl Conn {
                     }
                 }
             }
+        }
+        if !self.stream.flush()? {
+            self.writable = false;
         }
         Ok(())
     }
@@ -548,18 +571,6 @@ impl Conn {
     pub(super) fn finish<H: Handler>(self, id: ConnId, handler: &mut H, context: &mut Context) {
         if self.opened {
             handler.close(context, id, self.error.as_ref());
-        }
-    }
-}
-
-/// One write: how much the socket took, or `None` when it is full (then `WRITABLE` says when to go on).
-fn write_once(stream: &mut TcpStream, bytes: &[u8]) -> io::Result<Option<usize>> {
-    loop {
-        match stream.write(bytes) {
-            Ok(n) => return Ok(Some(n)),
-            Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(None),
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
         }
     }
 }

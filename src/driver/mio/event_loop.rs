@@ -10,6 +10,7 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 
 use super::conn::{Conn, Fate};
+use super::stream::Stream;
 use super::timers::Timers;
 use super::{Command, ConnId, Context, Handle, Handler, LoopConfig, Shared};
 use crate::handshake::{ClientHandshake, ClientOptions, HttpResponse, WsUrl};
@@ -42,6 +43,9 @@ pub struct EventLoop<H> {
     scratch: Vec<u8>,
     accept_paused_until: Option<Instant>,
     shutting_down: bool,
+    /// The listener speaks TLS.
+    #[cfg(feature = "tls")]
+    tls: Option<crate::driver::tls::TlsAcceptor>,
 }
 
 #[derive(Debug, Default)]
@@ -75,6 +79,8 @@ impl<H: Handler> EventLoop<H> {
             scratch: vec![0; SCRATCH],
             accept_paused_until: None,
             shutting_down: false,
+            #[cfg(feature = "tls")]
+            tls: None,
         })
     }
 
@@ -86,6 +92,36 @@ impl<H: Handler> EventLoop<H> {
             .registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
         self.listener = Some(listener);
+        Ok(())
+    }
+
+    /// Serves the connections this listener accepts over TLS (feature `tls`): `https://` and `wss://`
+    /// on one port. The TLS handshake counts against `Config::handshake_timeout`; plain HTTP on the
+    /// port is answered 400 and closed; past `LoopConfig::max_connections` a new connection is closed
+    /// without an answer (a plain 503 would be noise to a TLS client, and one over TLS would cost a
+    /// handshake per refusal).
+    ///
+    /// ```no_run
+    /// use wscore::driver::mio::{Context, ConnId, EventLoop, Handler};
+    /// use wscore::driver::tls::TlsAcceptor;
+    /// # struct Echo;
+    /// # impl Handler for Echo {
+    /// #     fn event(&mut self, _: &mut Context, _: ConnId, _: wscore::Event<'_>, _: &mut wscore::Sender) {}
+    /// # }
+    /// let acceptor = TlsAcceptor::from_pem_files("cert.pem", "key.pem")?;
+    /// let mut event_loop = EventLoop::new(Echo, Default::default(), Default::default())?;
+    /// event_loop.listen_tls(std::net::TcpListener::bind("127.0.0.1:9443")?, acceptor)?;
+    /// event_loop.run()?;
+    /// # Ok::<(), wscore::Error>(())
+    /// ```
+    #[cfg(feature = "tls")]
+    pub fn listen_tls(
+        &mut self,
+        listener: std::net::TcpListener,
+        acceptor: crate::driver::tls::TlsAcceptor,
+    ) -> io::Result<()> {
+        self.listen(listener)?;
+        self.tls = Some(acceptor);
         Ok(())
     }
 
@@ -116,24 +152,38 @@ impl<H: Handler> EventLoop<H> {
         self.live
     }
 
-    /// Opens a client connection to a `ws://` URL; [`Handler::open`] or [`Handler::connect_failed`]
-    /// follows once the loop runs. Connecting and the handshake take at most
-    /// `Config::handshake_timeout`; the host name is resolved here, before the loop goes on.
+    /// Opens a client connection to a `ws://` URL, or a `wss://` one (feature `tls`: TLS with the
+    /// URL's host as SNI and as the certificate's name, checked against `ClientOptions::tls_config`
+    /// or Mozilla's roots, RFC 6455 §4.1); [`Handler::open`] or [`Handler::connect_failed`] follows
+    /// once the loop runs (a certificate that fails is `Error::Tls`). Connecting, TLS and the
+    /// handshake take at most `Config::handshake_timeout`; the host name is resolved here, before the
+    /// loop goes on.
     pub fn connect(&mut self, url: &str, options: &ClientOptions) -> Result<ConnId, Error> {
         let parsed = WsUrl::parse(url)?;
+        #[cfg(not(feature = "tls"))]
         if parsed.secure {
-            return Err(Error::InvalidUrl(
-                "wss:// needs TLS, which this driver has not yet",
-            ));
+            return Err(Error::InvalidUrl("wss:// needs the tls feature"));
         }
+        #[cfg(feature = "tls")]
+        let session = match parsed.secure {
+            true => Some(crate::driver::tls::client_session(
+                &parsed.host,
+                options.tls.as_ref(),
+            )?),
+            false => None,
+        };
         let addr = (parsed.host.as_str(), parsed.port)
             .to_socket_addrs()?
             .next()
             .ok_or_else(|| io::Error::new(ErrorKind::NotFound, "the host has no address"))?;
         let handshake = ClientHandshake::new(&parsed, options, &self.config, Instant::now())?;
-        let stream = TcpStream::connect(addr)?;
-        stream.set_nodelay(true)?;
-        let id = self.insert(Conn::connecting(stream, handshake))?;
+        let socket = TcpStream::connect(addr)?;
+        socket.set_nodelay(true)?;
+        #[cfg(feature = "tls")]
+        if let Some(session) = session {
+            return Ok(self.insert(Conn::connecting(Stream::tls(socket, session), handshake))?);
+        }
+        let id = self.insert(Conn::connecting(Stream::plain(socket), handshake))?;
         Ok(id)
     }
 
@@ -234,10 +284,15 @@ impl<H: Handler> EventLoop<H> {
         }
     }
 
-    /// Serves a stream a listener accepted, or answers 503 past the connection limit (and while
-    /// shutting down, for a stream handed over by another thread).
+    /// Serves a stream a listener accepted (or another thread handed over), as the loop's listener
+    /// speaks, or answers 503 past the connection limit and while shutting down. On a TLS listener the
+    /// refusal is a plain close: a TLS client could not read a plain 503.
     fn admit(&mut self, mut stream: TcpStream) {
         if self.shutting_down || self.live >= self.loop_config.max_connections {
+            #[cfg(feature = "tls")]
+            if self.tls.is_some() {
+                return;
+            }
             // Answered without a slot: the response fits in the socket's buffer.
             let response = HttpResponse::new(503)
                 .header("Retry-After", "1")
@@ -246,10 +301,26 @@ impl<H: Handler> EventLoop<H> {
             return;
         }
         let _ = stream.set_nodelay(true);
+        let Some(stream) = self.server_stream(stream) else {
+            return;
+        };
         let conn = Conn::accepted(stream, &self.config, Instant::now());
         if let Ok(id) = self.insert(conn) {
             self.step(id.index);
         }
+    }
+
+    /// An accepted socket as this listener speaks: plain, or a new TLS server session (`None` if rustls
+    /// could not make one, and the socket is dropped).
+    fn server_stream(&self, socket: TcpStream) -> Option<Stream> {
+        #[cfg(feature = "tls")]
+        if let Some(acceptor) = &self.tls {
+            return acceptor
+                .session()
+                .ok()
+                .map(|session| Stream::tls(socket, session));
+        }
+        Some(Stream::plain(socket))
     }
 
     fn insert(&mut self, mut conn: Conn) -> io::Result<ConnId> {
@@ -269,7 +340,7 @@ impl<H: Handler> EventLoop<H> {
         if let Err(e) =
             self.poll
                 .registry()
-                .register(&mut conn.stream, Token(index as usize), interest)
+                .register(conn.stream.socket_mut(), Token(index as usize), interest)
         {
             self.free.push(index);
             return Err(e);
@@ -327,7 +398,7 @@ impl<H: Handler> EventLoop<H> {
             if self
                 .poll
                 .registry()
-                .reregister(&mut conn.stream, Token(index as usize), interest)
+                .reregister(conn.stream.socket_mut(), Token(index as usize), interest)
                 .is_err()
             {
                 self.remove(index);
@@ -359,7 +430,7 @@ impl<H: Handler> EventLoop<H> {
             generation: slot.generation,
         };
         slot.generation = slot.generation.wrapping_add(1);
-        let _ = self.poll.registry().deregister(&mut conn.stream);
+        let _ = self.poll.registry().deregister(conn.stream.socket_mut());
         self.free.push(index);
         self.live -= 1;
         conn.finish(id, &mut self.handler, &mut self.context);
@@ -524,6 +595,60 @@ where
     H: Handler,
     F: Fn() -> H + Send + Sync,
 {
+    serve_listeners(
+        listeners,
+        &|event_loop, listener| event_loop.listen(listener),
+        config,
+        loop_config,
+        make,
+    )
+}
+
+/// [`serve`] over TLS (feature `tls`): every loop serves its listener with
+/// [`EventLoop::listen_tls`], `https://` and `wss://` on one port.
+///
+/// ```no_run
+/// use wscore::driver::mio::{reuse_port_listeners, serve_tls, Context, ConnId, Handler};
+/// use wscore::driver::tls::TlsAcceptor;
+/// # struct Echo;
+/// # impl Handler for Echo {
+/// #     fn event(&mut self, _: &mut Context, _: ConnId, _: wscore::Event<'_>, _: &mut wscore::Sender) {}
+/// # }
+/// let acceptor = TlsAcceptor::from_pem_files("cert.pem", "key.pem")?;
+/// let listeners = reuse_port_listeners("127.0.0.1:9443".parse().unwrap(), 2)?;
+/// serve_tls(listeners, acceptor, wscore::Config::default(), Default::default(), || Echo)?;
+/// # Ok::<(), wscore::Error>(())
+/// ```
+#[cfg(feature = "tls")]
+pub fn serve_tls<H, F>(
+    listeners: Vec<std::net::TcpListener>,
+    acceptor: crate::driver::tls::TlsAcceptor,
+    config: Config,
+    loop_config: LoopConfig,
+    make: F,
+) -> io::Result<()>
+where
+    H: Handler,
+    F: Fn() -> H + Send + Sync,
+{
+    let listen =
+        |event_loop: &mut EventLoop<H>, listener| event_loop.listen_tls(listener, acceptor.clone());
+    serve_listeners(listeners, &listen, config, loop_config, make)
+}
+
+type Listen<'a, H> = dyn Fn(&mut EventLoop<H>, std::net::TcpListener) -> io::Result<()> + Sync + 'a;
+
+fn serve_listeners<H, F>(
+    listeners: Vec<std::net::TcpListener>,
+    listen: &Listen<'_, H>,
+    config: Config,
+    loop_config: LoopConfig,
+    make: F,
+) -> io::Result<()>
+where
+    H: Handler,
+    F: Fn() -> H + Send + Sync,
+{
     std::thread::scope(|scope| {
         let runs: Vec<_> = listeners
             .into_iter()
@@ -531,7 +656,7 @@ where
                 let (config, loop_config, make) = (config.clone(), loop_config.clone(), &make);
                 scope.spawn(move || -> io::Result<()> {
                     let mut event_loop = EventLoop::new(make(), config, loop_config)?;
-                    event_loop.listen(listener)?;
+                    listen(&mut event_loop, listener)?;
                     event_loop.run()
                 })
             })

@@ -28,6 +28,11 @@
 //! - Memory: a connection that has had nothing to read for a second gives its buffers back
 //!   (`shrink_to_idle`), so an idle connection costs its state and its socket, while a busy one keeps
 //!   them and allocates nothing per message.
+//! - TLS (feature `tls`): `wss://` clients ([`EventLoop::connect`]) and TLS listeners
+//!   (`EventLoop::listen_tls`, `serve_tls`) run rustls without blocking on the same steps: the
+//!   TLS handshake counts against the opening handshake's deadline, what rustls holds to send is
+//!   bounded and keeps `WRITABLE` registered, and the connection's output is taken only as fast as TLS
+//!   takes it, so backpressure works as over TCP. See `driver::tls`.
 //! - Faults: a connection's I/O error ends that connection only; `EMFILE` and other accept errors pause
 //!   accepting for 100 ms; past `LoopConfig::max_connections` a new connection is answered 503 and
 //!   closed. A panic in a handler unwinds out of [`EventLoop::run`]: the loop stops and the panic
@@ -56,6 +61,7 @@
 
 mod conn;
 mod event_loop;
+mod stream;
 mod timers;
 
 use std::sync::{Arc, Mutex, PoisonError};
@@ -63,6 +69,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use crate::handshake::{ClientOptions, Decision, HttpResponse, Request, Upgrade};
 use crate::{CloseCode, Error, Event, Message, Sender};
 
+#[cfg(feature = "tls")]
+pub use event_loop::serve_tls;
 pub use event_loop::{reuse_port_listeners, serve, EventLoop};
 
 /// One connection of a loop. Ids are not reused while the loop runs long enough to matter: a slot's
@@ -110,9 +118,17 @@ pub trait Handler {
         let _ = (context, id, error);
     }
 
-    /// A client connection failed before it opened (refused, unreachable, timed out).
+    /// A client connection failed before it opened (refused, unreachable, timed out, its TLS
+    /// certificate not valid for the host: [`Error::Tls`](crate::Error)).
     fn connect_failed(&mut self, context: &mut Context, id: ConnId, error: &Error) {
         let _ = (context, id, error);
+    }
+
+    /// A connection to the server failed before it opened, for a log: a request refused with a 4xx
+    /// (which was sent), the handshake deadline, a TLS failure, plain HTTP on a TLS port (answered 400).
+    /// By default nothing.
+    fn handshake_failed(&mut self, error: &Error) {
+        let _ = error;
     }
 }
 
@@ -152,8 +168,9 @@ impl Context {
             .push(Command::Close(id, code, reason.to_owned()));
     }
 
-    /// Opens a client connection to a `ws://` URL on this loop; [`Handler::open`] or
-    /// [`Handler::connect_failed`] follows. The host name is resolved before the loop goes on.
+    /// Opens a client connection to a `ws://` or `wss://` URL on this loop (see
+    /// [`EventLoop::connect`]); [`Handler::open`] or [`Handler::connect_failed`] follows. The host name
+    /// is resolved before the loop goes on.
     pub fn connect(&mut self, url: &str, options: &ClientOptions) {
         self.commands
             .push(Command::Connect(url.to_owned(), options.clone()));

@@ -76,7 +76,9 @@ fn main() -> std::io::Result<()> {
             ("--tls-cert", Some(value)) => cert = Some(value),
             ("--tls-key", Some(value)) => key = Some(value),
             _ => {
-                eprintln!("usage: chat [--addr HOST:PORT] [--tls-cert PEM --tls-key PEM] [--trace]");
+                eprintln!(
+                    "usage: chat [--addr HOST:PORT] [--tls-cert PEM --tls-key PEM] [--trace]"
+                );
                 std::process::exit(2);
             }
         }

@@ -135,6 +135,8 @@ fn serve_blocking(
         let slot = Slot(Arc::clone(&live));
         let config = options.config.clone();
         let origins = origins.clone();
+        // Without the tls feature `Tls` is an `Option<Infallible>`, which is Copy.
+        #[allow(clippy::clone_on_copy)]
         let tls = tls.clone();
         let spawned = thread::Builder::new().stack_size(256 << 10).spawn(move || {
             let _slot = slot;

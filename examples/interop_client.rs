@@ -10,8 +10,9 @@
 //! event of one has arrived. The server's side of each scenario is chosen by the path (see the
 //! server's header comment). A whole run is bounded by a watchdog (`--timeout-s`, 60 s).
 //!
-//! Only `ws://` for now: both drivers refuse `wss://` until they can open a TLS stream themselves; the
-//! scripts already pass `wss://` when `TLS_CERT`/`TLS_KEY` are set (tests/interop/run.sh).
+//! `wss://` URLs need the `tls` feature; the server's certificate is checked against Mozilla's roots,
+//! or with `--ca PEM` against the certificates in that file only (tests/interop/run.sh passes the
+//! self-signed certificate it made for the Node server).
 
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -356,10 +357,16 @@ fn url(base: &str, scenario: &Scenario) -> String {
 
 /// The scenarios on the blocking driver, one connection each: a step's actions written at once, then
 /// its events read.
-fn run_blocking(base: &str, scenarios: &[Scenario], config: &Config, report: &mut Report) {
+fn run_blocking(
+    base: &str,
+    scenarios: &[Scenario],
+    options: &ClientOptions,
+    config: &Config,
+    report: &mut Report,
+) {
     for scenario in scenarios {
         let started = Instant::now();
-        let result = run_one_blocking(base, scenario, config, report);
+        let result = run_one_blocking(base, scenario, options, config, report);
         report.record(scenario, result, started.elapsed());
     }
 }
@@ -367,13 +374,14 @@ fn run_blocking(base: &str, scenarios: &[Scenario], config: &Config, report: &mu
 fn run_one_blocking(
     base: &str,
     scenario: &Scenario,
+    options: &ClientOptions,
     config: &Config,
     report: &Report,
 ) -> Result<(), String> {
     let mut progress = Progress::new(scenario);
     report.waiting(&progress);
-    let mut ws = connect_with(&url(base, scenario), &ClientOptions::new(), config)
-        .map_err(|e| format!("connect: {e}"))?;
+    let mut ws =
+        connect_with(&url(base, scenario), options, config).map_err(|e| format!("connect: {e}"))?;
     let mut step_starts = true;
     loop {
         if step_starts {
@@ -391,12 +399,35 @@ fn run_one_blocking(
     }
 }
 
+/// Default options, or options that trust only the certificates in `ca` (a PEM file).
+fn client_options(ca: Option<&str>) -> Result<ClientOptions, Error> {
+    let Some(ca) = ca else {
+        return Ok(ClientOptions::new());
+    };
+    #[cfg(feature = "tls")]
+    {
+        use wscore::driver::tls::{client_config, load_roots};
+        Ok(ClientOptions::new().tls_config(client_config(load_roots(ca)?)))
+    }
+    #[cfg(not(feature = "tls"))]
+    {
+        let _ = ca;
+        Err(Error::Misuse(
+            "--ca needs the tls feature: cargo run --features tls ...",
+        ))
+    }
+}
+
 fn main() {
     let mut base = None;
     let mut mio = false;
+    let mut ca = None;
     let mut timeout = Duration::from_secs(60);
     let usage = || -> ! {
-        eprintln!("usage: interop_client ws://HOST:PORT [--driver mio|blocking] [--timeout-s S]");
+        eprintln!(
+            "usage: interop_client ws://HOST:PORT|wss://HOST:PORT [--driver mio|blocking] \
+             [--ca PEM] [--timeout-s S]"
+        );
         std::process::exit(2);
     };
     let mut args = std::env::args().skip(1);
@@ -407,6 +438,10 @@ fn main() {
                 Some("blocking") => mio = false,
                 _ => usage(),
             },
+            "--ca" => match args.next() {
+                Some(path) => ca = Some(path),
+                None => usage(),
+            },
             "--timeout-s" => match args.next().and_then(|s| s.parse().ok()) {
                 Some(s) => timeout = Duration::from_secs(s),
                 None => usage(),
@@ -416,6 +451,10 @@ fn main() {
         }
     }
     let Some(base) = base else { usage() };
+    let options = client_options(ca.as_deref()).unwrap_or_else(|e| {
+        eprintln!("--ca: {e}");
+        std::process::exit(2);
+    });
     let driver = if mio { "mio" } else { "blocking" };
     let mut report = Report {
         driver,
@@ -440,9 +479,9 @@ fn main() {
     let config = config.deflate(wscore::deflate::Deflate::default());
     let scenarios = scenarios();
     if mio {
-        on_event_loop::run(&base, &scenarios, config, &mut report);
+        on_event_loop::run(&base, &scenarios, options, config, &mut report);
     } else {
-        run_blocking(&base, &scenarios, &config, &mut report);
+        run_blocking(&base, &scenarios, &options, &config, &mut report);
     }
     let Report { passed, failed, .. } = report;
     println!("{passed} passed, {failed} failed (interop_client {driver} -> {base})");
@@ -453,7 +492,15 @@ fn main() {
 
 #[cfg(not(feature = "mio"))]
 mod on_event_loop {
-    pub(super) fn run(_: &str, _: &[super::Scenario], _: wscore::Config, _: &mut super::Report) {
+    use wscore::handshake::ClientOptions;
+
+    pub(super) fn run(
+        _: &str,
+        _: &[super::Scenario],
+        _: ClientOptions,
+        _: wscore::Config,
+        _: &mut super::Report,
+    ) {
         eprintln!("--driver mio needs the mio feature: cargo run --features mio ...");
         std::process::exit(2);
     }
@@ -473,6 +520,8 @@ mod on_event_loop {
 
     struct Runner<'a> {
         base: String,
+        /// For every connection: under `wss://`, the roots that `--ca` chose.
+        options: ClientOptions,
         scenarios: &'a [Scenario],
         /// The scenario under way: its index and progress.
         current: usize,
@@ -512,7 +561,7 @@ mod on_event_loop {
                     self.progress = Progress::new(next);
                     self.report.waiting(&self.progress);
                     self.started = Instant::now();
-                    context.connect(&url(&self.base, next), &ClientOptions::new());
+                    context.connect(&url(&self.base, next), &self.options);
                 }
                 None => context.shutdown(),
             }
@@ -546,13 +595,20 @@ mod on_event_loop {
         }
     }
 
-    pub(super) fn run(base: &str, scenarios: &[Scenario], config: Config, report: &mut Report) {
+    pub(super) fn run(
+        base: &str,
+        scenarios: &[Scenario],
+        options: ClientOptions,
+        config: Config,
+        report: &mut Report,
+    ) {
         let base = base.trim_end_matches('/').to_owned();
         let first = url(&base, &scenarios[0]);
         let progress = Progress::new(&scenarios[0]);
         report.waiting(&progress);
         let runner = Runner {
             base,
+            options: options.clone(),
             scenarios,
             current: 0,
             progress,
@@ -563,7 +619,7 @@ mod on_event_loop {
         let ran =
             EventLoop::new(runner, config, LoopConfig::default()).and_then(|mut event_loop| {
                 event_loop
-                    .connect(&first, &ClientOptions::new())
+                    .connect(&first, &options)
                     .map_err(std::io::Error::other)?;
                 event_loop.run()
             });

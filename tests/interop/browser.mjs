@@ -8,23 +8,39 @@
 // servers accept it when built with the `deflate` feature), `--extensions none`: nothing. The pages are loaded
 // from our servers (Chromium refuses some loopback WebSockets from about:blank), so the WebSockets they
 // open are same-origin ones to our server. Screenshots go to the artifacts folder; their paths are
-// printed. Under TLS (see common.mjs) the URLs are https:// and Chromium ignores certificate errors.
-import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+// printed. Under TLS (see common.mjs) the URLs are https:// and every WebSocket must be wss://; Chromium
+// accepts the keys of the certificates in TLS_CA (or, without it, any certificate).
+import { createHash, X509Certificate } from 'node:crypto';
+import { mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
-import { assert, assertEqual, parseArgs, runChecks, tls, withTimeout } from './common.mjs';
+import { assert, assertEqual, parseArgs, runChecks, tls, withTimeout, wsScheme } from './common.mjs';
 
 const args = parseArgs();
 const artifacts = path.resolve(args.artifacts ?? 'artifacts');
 mkdirSync(artifacts, { recursive: true });
 const WAIT = { timeout: 15_000 };
 
+/** Base64 SHA-256 of the public key (SubjectPublicKeyInfo) of every certificate in a PEM file, as
+ * Chromium's --ignore-certificate-errors-spki-list takes them. */
+function spkiHashes(file) {
+  const pems = readFileSync(file, 'utf8').match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g);
+  assert(pems !== null, `a certificate in ${file}`);
+  return pems.map((pem) => createHash('sha256')
+    .update(new X509Certificate(pem).publicKey.export({ type: 'spki', format: 'der' }))
+    .digest('base64'));
+}
+
+// A test certificate. Chromium has no flag to trust a CA file, but it can be told to accept the
+// certificates whose key is one of a list: with TLS_CA, the keys in it, so a server presenting any
+// other certificate still fails; without, any certificate.
+const trustedKeys = tls && process.env.TLS_CA ? spkiHashes(process.env.TLS_CA) : null;
 const chromiumArgs = [
   '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
   '--disable-component-update', '--disable-sync',
-  // A test certificate: Chromium has no flag to trust a CA file, so under TLS it ignores the errors.
-  ...(tls ? ['--ignore-certificate-errors'] : []),
+  ...(trustedKeys ? [`--ignore-certificate-errors-spki-list=${trustedKeys.join(',')}`]
+    : tls ? ['--ignore-certificate-errors'] : []),
 ];
 // The checks below use `browser`, launched at the end of this file with a fresh profile.
 let browser;
@@ -66,6 +82,8 @@ function echoChecks(label, url) {
       assert((await logLines(page, 'out')).includes('sent: hey'), 'the page logged its send from onopen');
       assertEqual((await logLines(page, 'error')).length, 0, 'error lines on the page');
       // `connection` is the page's own WebSocket (a top-level const of its script).
+      const socketUrl = await page.evaluate(() => connection.url); // eslint-disable-line no-undef
+      assertEqual(new URL(socketUrl).protocol, `${wsScheme}:`, `scheme of the page's WebSocket (${socketUrl})`);
       const extensions = await page.evaluate(() => connection.extensions); // eslint-disable-line no-undef
       console.log(`     ${label}: the page's connection negotiated ${JSON.stringify(extensions)}`);
       if (args.extensions !== undefined) {
@@ -162,6 +180,8 @@ function chatChecks(url) {
         page.on('pageerror', (error) => console.log(`page error (chat ${name}): ${error.message}`));
         assertEqual((await page.goto(url)).status(), 200, 'status of the page');
         await page.waitForFunction(() => document.getElementById('status').textContent === 'open', null, WAIT);
+        const socketUrl = await page.evaluate(() => connection.url); // eslint-disable-line no-undef
+        assertEqual(new URL(socketUrl).protocol, `${wsScheme}:`, `scheme of the page's WebSocket (${socketUrl})`);
         pages.push(page);
       }
       // The first page hears the second join; the second hears its own onopen send come back.
@@ -208,7 +228,8 @@ try {
     executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
     headless: true,
     args: chromiumArgs,
-    ignoreHTTPSErrors: tls,
+    // Playwright's own switch ignores every certificate error; only when no key is pinned above.
+    ignoreHTTPSErrors: tls && !trustedKeys,
     viewport: { width: 900, height: 700 },
   });
   console.log(`chromium ${browser.browser()?.version() ?? '(version unknown)'}; profile ${profile}`);

@@ -1,11 +1,13 @@
-// What the interop scripts share: the scheme (ws or wss, chosen by the environment), TLS material for a
-// later wss run, and small helpers that fail loudly.
+// What the interop scripts share: the scheme (ws or wss, chosen by the environment), the TLS material
+// of the wss pass, and small helpers that fail loudly.
 //
-// Environment:
-//   TLS_CERT, TLS_KEY  PEM files. Both set: our servers get --tls-cert/--tls-key, Node's server listens on
-//                      https, and every URL is https:// / wss://. Unset (the default): plain http:// / ws://.
-//   TLS_CA             optional PEM of the CA that signed TLS_CERT; without it clients skip verification
-//                      (rejectUnauthorized: false, Chromium's --ignore-certificate-errors).
+// Environment (run.sh sets it for its wss pass and clears it for the plain one):
+//   TLS_CERT, TLS_KEY  PEM files. Both set: Node's server listens on https with them, and the scheme is
+//                      https:// / wss:// (run.sh gives our servers the same files as --tls-cert/--tls-key).
+//                      Unset: plain http:// / ws://.
+//   TLS_CA             optional PEM of the CA that signed TLS_CERT (or TLS_CERT itself, self-signed): the
+//                      Node clients trust only it and Chromium accepts only its keys; without it they
+//                      skip verification (rejectUnauthorized: false, --ignore-certificate-errors).
 import { readFileSync } from 'node:fs';
 
 export const tls = Boolean(process.env.TLS_CERT && process.env.TLS_KEY);

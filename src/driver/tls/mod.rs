@@ -180,6 +180,8 @@ fn pem_error(path: &Path, error: rustls::pki_types::pem::Error) -> Error {
         rustls::pki_types::pem::Error::NoItemsFound => {
             "no PEM item of the expected kind".to_owned()
         }
+        // The I/O error's own words: ours adds "I/O error" once when it is shown.
+        rustls::pki_types::pem::Error::Io(e) => e.to_string(),
         other => other.to_string(),
     };
     Error::Io(io::Error::new(kind, format!("{}: {what}", path.display())))

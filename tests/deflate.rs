@@ -152,12 +152,18 @@ fn memory_per_connection_busy_and_idle() {
             server.heap_size()
         );
         // heap_size() counts the buffers and zlib's state; the connection's own struct is on top.
-        assert!((busy_reported as isize - busy).abs() < busy / 20 + 2048, "{label}");
+        assert!(
+            (busy_reported as isize - busy).abs() < busy / 20 + 2048,
+            "{label}"
+        );
         if params.client_no_context_takeover {
             assert!(idle < 2048, "{label}: {idle} bytes idle");
         } else {
             // The peer may refer back to earlier messages: the inflate window stays.
-            assert!(idle > 32 << 10 && idle < 64 << 10, "{label}: {idle} bytes idle");
+            assert!(
+                idle > 32 << 10 && idle < 64 << 10,
+                "{label}: {idle} bytes idle"
+            );
         }
         // It still works after giving its state back.
         assert_eq!(echo_all(&mut server, &chat_stream(params, 3)[..]), 3);
@@ -187,7 +193,10 @@ fn over_a_socket_the_handshake_negotiates_and_messages_echo() {
     });
     let mut ws = connect(&url).unwrap();
     let response = ws.response().unwrap();
-    let header = response.headers.get_str("Sec-WebSocket-Extensions").unwrap();
+    let header = response
+        .headers
+        .get_str("Sec-WebSocket-Extensions")
+        .unwrap();
     assert_eq!(header, "permessage-deflate; client_no_context_takeover");
     let params = response.extensions.deflate.unwrap();
     assert!(params.client_no_context_takeover && !params.server_no_context_takeover);

@@ -8,7 +8,7 @@
 //   node benches/deflate/node.mjs [CORPUS_DIR]     # default target/deflate-corpus
 //   WARMUP=1 MEASURE=3 (seconds per case)
 //
-// Then zlib alone on the document (zlib.deflateRawSync, inflateRawSync): how much of ws's time is zlib.
+// Then zlib alone (zlib.deflateRawSync, inflateRawSync): how much of ws's time is zlib itself.
 // Writes CORPUS_DIR/node.json for benches/deflate/report.py and prints a summary.
 
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -66,12 +66,16 @@ function each(inputs, step, done) {
   next();
 }
 
-/** Mean nanoseconds per iteration after the warm-up; an iteration runs `step` over all `inputs`. */
+/** Mean nanoseconds per iteration after the warm-up, of wall time and of CPU time: ws's zlib work runs
+ * on libuv's thread pool while the main thread waits for it, so the two differ (a server with many
+ * connections overlaps the waits, and CPU is what it runs out of). An iteration runs `step` over all
+ * `inputs`. */
 async function measure(inputs, step) {
   const once = () => new Promise((resolve) => each(inputs, step, resolve));
   const warmupStart = process.hrtime.bigint();
   while (process.hrtime.bigint() - warmupStart < WARMUP_NS) await once();
   let iterations = 0;
+  const cpu = process.cpuUsage();
   const start = process.hrtime.bigint();
   let elapsed;
   do {
@@ -79,7 +83,8 @@ async function measure(inputs, step) {
     iterations++;
     elapsed = process.hrtime.bigint() - start;
   } while (elapsed < MEASURE_NS);
-  return Number(elapsed) / iterations;
+  const { user, system } = process.cpuUsage(cpu);
+  return { ns: Number(elapsed) / iterations, cpu_ns: ((user + system) * 1e3) / iterations };
 }
 
 const compress = (pmd) => (data, cb) => pmd.compress(data, true, cb);
@@ -147,48 +152,57 @@ for (const [name, messages] of Object.entries(corpora)) {
     // Reused pairs, as on a long-lived connection. Replaying the client's stream into one server is
     // valid with context takeover too: its first message refers to nothing before it.
     pair = negotiate(noContextTakeover);
-    const c2s_ns = await measure(messages, (m, cb) =>
+    const c2s = await measure(messages, (m, cb) =>
       pair.client.compress(m, true, (err, c) => (err ? cb(err) : inflate(pair.server)(c, cb))),
     );
     pair = negotiate(noContextTakeover);
-    const server_recv_ns = await measure(fromClient, inflate(pair.server));
-    const server_send_ns = await measure(messages, compress(pair.server));
+    const server_recv = await measure(fromClient, inflate(pair.server));
+    const server_send = await measure(messages, compress(pair.server));
     result[label] = {
       negotiated: pair.response,
       client_wire: wire(fromClient, true),
       server_wire: wire(fromServer, false),
-      c2s_ns,
-      server_recv_ns,
-      server_send_ns,
+      c2s,
+      server_recv,
+      server_send,
     };
-    const us = (ns) => (ns / messages.length / 1e3).toFixed(2);
+    const us = ({ ns, cpu_ns }) =>
+      `${(ns / messages.length / 1e3).toFixed(2)} µs/msg (CPU ${(cpu_ns / messages.length / 1e3).toFixed(2)})`;
     console.log(
       `ws ${name} ${label}: wire/payload ${(result[label].client_wire / result.payload).toFixed(3)}, ` +
-        `c2s ${((result.payload / c2s_ns) * 1e3).toFixed(1)} MB/s, ` +
-        `server receive ${us(server_recv_ns)} µs/msg, send ${us(server_send_ns)} µs/msg`,
+        `c2s ${((result.payload / c2s.ns) * 1e3).toFixed(1)} MB/s, ` +
+        `server receive ${us(server_recv)}, send ${us(server_send)}`,
     );
   }
   report[name] = result;
 }
 
-// zlib itself, without ws: one synchronous call on the main thread for the whole document, so no
-// thread-pool hop and no stream machinery. What separates zlib-rs from Node's zlib (C, with SIMD).
+// zlib itself, without ws: synchronous calls on the main thread, so no thread-pool hop and no stream
+// machinery. The document in one call each way: what separates zlib-rs from Node's zlib (C). Each chat
+// message with a stream of its own, as without context takeover (setting up the stream included).
 {
   const [doc] = corpora.document;
   const options = { level: 6, memLevel: 8, windowBits: 15 };
+  const perMessage = { ...options, finishFlush: zlib.constants.Z_SYNC_FLUSH };
   const deflated = zlib.deflateRawSync(doc, options);
   if (!zlib.inflateRawSync(deflated).equals(doc)) throw new Error('zlib round trip');
-  const sync = (fn) => measure([null], (_, cb) => {
-    fn();
-    cb();
-  });
+  const chatDeflated = corpora.chat.map((m) => zlib.deflateRawSync(m, perMessage));
+  const sync = (inputs, fn) =>
+    measure(inputs, (input, cb) => {
+      fn(input);
+      cb();
+    });
   report.zlib_sync = {
-    document_deflate_ns: await sync(() => zlib.deflateRawSync(doc, options)),
-    document_inflate_ns: await sync(() => zlib.inflateRawSync(deflated)),
+    document_deflate: await sync([doc], (d) => zlib.deflateRawSync(d, options)),
+    document_inflate: await sync([deflated], (d) => zlib.inflateRawSync(d)),
+    chat_deflate: await sync(corpora.chat, (m) => zlib.deflateRawSync(m, perMessage)),
+    chat_inflate: await sync(chatDeflated, (d) => zlib.inflateRawSync(d, perMessage)),
   };
+  const us = (key, n) => `${(report.zlib_sync[key].ns / n / 1e3).toFixed(1)} µs`;
+  const chat = corpora.chat.length;
   console.log(
-    `node zlib sync, document: deflate ${(report.zlib_sync.document_deflate_ns / 1e3).toFixed(0)} µs, ` +
-      `inflate ${(report.zlib_sync.document_inflate_ns / 1e3).toFixed(0)} µs`,
+    `node zlib sync: document deflate ${us('document_deflate', 1)}, inflate ${us('document_inflate', 1)}; ` +
+      `chat per message deflate ${us('chat_deflate', chat)}, inflate ${us('chat_inflate', chat)}`,
   );
 }
 

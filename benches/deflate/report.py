@@ -47,8 +47,8 @@ def main():
 
     print(
         "| corpus | context | wire / payload: wscore | ws | compress + inflate, client → server: wscore | ws "
-        "| wscore / ws | server receive per message: wscore | ws | wscore / ws | uncompressed "
-        "| server send per message: wscore | ws | wscore / ws | uncompressed |"
+        "| wscore / ws | server receive, CPU per message: wscore | ws | wscore / ws | uncompressed "
+        "| server send, CPU per message: wscore | ws | wscore / ws | uncompressed |"
     )
     print("|" + "---|" * 15)
     for corpus, label in [("chat", "chat, %d messages"), ("document", "document, %d message")]:
@@ -64,20 +64,20 @@ def main():
             send = criterion_ns("deflate_server_send", mode, corpus)
             ws = theirs[mode]
             cells = [
-                "%s (%s KiB)" % (label % n, "{:,}".format(payload // 1024)),
+                "%s (%s KiB)" % (label % n, "{:,}".format(round(payload / 1024))),
                 context,
                 "%.3f" % (info[mode]["client_wire"] / payload),
                 "%.3f" % (ws["client_wire"] / payload),
                 mib_s(payload, c2s),
-                mib_s(payload, ws["c2s_ns"]),
-                times(c2s, ws["c2s_ns"]),
+                mib_s(payload, ws["c2s"]["ns"]),
+                times(c2s, ws["c2s"]["ns"]),
                 us(recv, n),
-                us(ws["server_recv_ns"], n),
-                times(recv, ws["server_recv_ns"]),
+                us(ws["server_recv"]["cpu_ns"], n),
+                times(recv, ws["server_recv"]["cpu_ns"]),
                 us(recv_off, n),
                 us(send, n),
-                us(ws["server_send_ns"], n),
-                times(send, ws["server_send_ns"]),
+                us(ws["server_send"]["cpu_ns"], n),
+                times(send, ws["server_send"]["cpu_ns"]),
                 us(send_off, n),
             ]
             print("| " + " | ".join(cells) + " |")
@@ -86,15 +86,31 @@ def main():
         "ws %s on Node %s (zlib %s), level 6, memLevel 8, 15-bit windows, as wscore's defaults."
         % (node["ws"], node["node"], node["zlib"])
     )
-    sync = node["zlib_sync"]
     print(
-        "Node's zlib alone (deflateRawSync, inflateRawSync: no ws, no thread pool) on the document: "
-        "deflate %s, inflate %s; wscore's server send / that: %s, receive: %s (context takeover)."
+        "Times are means over the whole corpus. wscore runs on one thread, so its time is its CPU time; ws "
+        "inflates and compresses on libuv's thread pool while the main thread waits, and its column is "
+        "the CPU time of all its threads (wall time per message: receive %s, send %s for chat with context "
+        "takeover)."
         % (
-            us(sync["document_deflate_ns"], 1),
-            us(sync["document_inflate_ns"], 1),
-            times(criterion_ns("deflate_server_send", "takeover", "document"), sync["document_deflate_ns"]),
-            times(criterion_ns("deflate_server_recv", "takeover", "document"), sync["document_inflate_ns"]),
+            us(node["chat"]["takeover"]["server_recv"]["ns"], node["chat"]["messages"]),
+            us(node["chat"]["takeover"]["server_send"]["ns"], node["chat"]["messages"]),
+        )
+    )
+    sync = {k: v["ns"] for k, v in node["zlib_sync"].items()}
+    chat_n = node["chat"]["messages"]
+    print(
+        "Node's zlib alone (deflateRawSync, inflateRawSync: no ws, no thread pool): the document in %s "
+        "(wscore's server send / that: %s) and inflated in %s (wscore's receive / that: %s); a chat message "
+        "with a stream of its own in %s, inflated in %s (wscore without context takeover: %s, %s)."
+        % (
+            us(sync["document_deflate"], 1),
+            times(criterion_ns("deflate_server_send", "takeover", "document"), sync["document_deflate"]),
+            us(sync["document_inflate"], 1),
+            times(criterion_ns("deflate_server_recv", "takeover", "document"), sync["document_inflate"]),
+            us(sync["chat_deflate"], chat_n),
+            us(sync["chat_inflate"], chat_n),
+            times(criterion_ns("deflate_server_send", "no_takeover", "chat"), sync["chat_deflate"]),
+            times(criterion_ns("deflate_server_recv", "no_takeover", "chat"), sync["chat_inflate"]),
         )
     )
 

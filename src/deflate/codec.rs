@@ -106,7 +106,7 @@ impl Compressor {
 
     /// zlib's state, when made, as measured with zlib-rs through flate2 (`tests/deflate.rs`): the
     /// window and its chain links grow with the window (4 bytes per position), the hash table and the
-    /// pending buffers do not (flate2 asks for zlib's largest memory level).
+    /// pending buffers do not (zlib's memory level 8, which flate2 uses).
     pub(crate) fn heap_size(&self) -> usize {
         match self.state {
             Some(_) => (4 << self.window_bits) + (243 << 10),

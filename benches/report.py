@@ -3,6 +3,9 @@
 group: each row a size, each column an implementation, then wscore's ratio to the others.
 
     cargo bench --bench receive --bench send --bench mask && python3 benches/report.py
+
+With --peers, the in-memory receive and echo benches beside fastwebsockets and tokio-websockets
+(benches/peers/benches/receive.rs, run by benches/receive.sh) instead: one table per size.
 """
 import json
 import os
@@ -84,7 +87,46 @@ def table(group):
         print("| %s | %s |" % (size, " | ".join(cells)))
 
 
+PEERS_ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "peers", "target", "criterion")
+SIZE_BYTES = {"16B": 16, "1KiB": 1 << 10, "64KiB": 64 << 10, "1MiB": 1 << 20}
+# Rows in this order; the first is the reference of the speed ratios, the second the floor.
+PEERS_ORDER = ["wscore_read_buffer", "wscore_receive", "tungstenite", "fastwebsockets", "tokio_websockets",
+               "copy_unmask", "memcpy"]
+PEERS_LABEL = {"copy_unmask": "copy + unmask (floor)", "memcpy": "memcpy (64 KiB reads)"}
+
+
+def peers_tables(group, floor):
+    """benches/peers' receive and echo groups: one table per size, ns per message and MB/s of payload,
+    and each row's speed against tungstenite (and the copy + unmask floor) from the same run."""
+    global ROOT
+    ROOT, saved = PEERS_ROOT, ROOT
+    try:
+        results = load(group)
+    finally:
+        ROOT = saved
+    for size in sorted(results, key=lambda s: SIZE_ORDER.index(s) if s in SIZE_ORDER else 99):
+        row = results[size]
+        payload_bytes = row[next(iter(row))][1]["Bytes"]
+        count = payload_bytes // SIZE_BYTES[size]
+        print("\n### %s: %s × %d per iteration\n" % (group, size, count))
+        columns = ["ns/msg", "MB/s", "× tungstenite"] + (["% of copy + unmask"] if floor else [])
+        print("| | " + " | ".join(columns) + " |")
+        print("|---" * (1 + len(columns)) + "|")
+        names = [f for f in PEERS_ORDER if f in row] + sorted(f for f in row if f not in PEERS_ORDER)
+        for name in names:
+            ns = row[name][0]
+            cells = ["%.1f" % (ns / count), "{:,.0f}".format(payload_bytes / ns * 1e3)]
+            cells.append("%.2f×" % (row["tungstenite"][0] / ns) if "tungstenite" in row else "")
+            if floor:
+                cells.append("%.0f%%" % (100 * row["copy_unmask"][0] / ns) if "copy_unmask" in row else "")
+            print("| %s | %s |" % (PEERS_LABEL.get(name, name), " | ".join(cells)))
+
+
 def main():
+    if sys.argv[1:] == ["--peers"]:
+        peers_tables("receive", floor=True)
+        peers_tables("echo", floor=False)
+        return
     groups = sys.argv[1:] or [
         "receive_bytes", "receive_msgs", "send", "mask_aligned", "mask_unaligned", "utf8",
         "frame_parse", "frame_encode", "handshake",

@@ -40,20 +40,9 @@ fn main() {
 
 /// The options for a server whose certificate is signed by one in `ca` (a PEM file), if given.
 fn options(ca: Option<&str>) -> Result<ClientOptions, Error> {
-    let Some(ca) = ca else {
-        return Ok(ClientOptions::default());
-    };
-    #[cfg(feature = "tls")]
-    {
-        use wscore::driver::tls::{client_config, load_roots};
-        Ok(ClientOptions::new().tls_config(client_config(load_roots(ca)?)))
-    }
-    #[cfg(not(feature = "tls"))]
-    {
-        let _ = ca;
-        Err(Error::Misuse(
-            "--ca needs the tls feature: cargo run --features tls ...",
-        ))
+    match ca {
+        Some(ca) => ClientOptions::new().trust_pem_file(ca),
+        None => Ok(ClientOptions::new()),
     }
 }
 

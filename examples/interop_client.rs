@@ -401,20 +401,9 @@ fn run_one_blocking(
 
 /// Default options, or options that trust only the certificates in `ca` (a PEM file).
 fn client_options(ca: Option<&str>) -> Result<ClientOptions, Error> {
-    let Some(ca) = ca else {
-        return Ok(ClientOptions::new());
-    };
-    #[cfg(feature = "tls")]
-    {
-        use wscore::driver::tls::{client_config, load_roots};
-        Ok(ClientOptions::new().tls_config(client_config(load_roots(ca)?)))
-    }
-    #[cfg(not(feature = "tls"))]
-    {
-        let _ = ca;
-        Err(Error::Misuse(
-            "--ca needs the tls feature: cargo run --features tls ...",
-        ))
+    match ca {
+        Some(ca) => ClientOptions::new().trust_pem_file(ca),
+        None => Ok(ClientOptions::new()),
     }
 }
 

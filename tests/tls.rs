@@ -358,7 +358,11 @@ fn echo_server_example_serves_https_and_wss_on_one_port(driver: &str) {
         "{page}"
     );
     let url = format!("wss://localhost:{}/", server.addr.port());
-    let mut ws = connect_with(&url, &trusting(&pem.trust), &Config::default()).unwrap();
+    // Trusting the server's own certificate file, as `client --ca` does.
+    let options = ClientOptions::new()
+        .trust_pem_file(pem.path("cert.pem"))
+        .unwrap();
+    let mut ws = connect_with(&url, &options, &Config::default()).unwrap();
     ws.send(Message::from("echo?")).unwrap();
     assert_eq!(ws.read().unwrap(), Some(Message::from("echo?")));
     ws.close(CloseCode::NORMAL, "").unwrap();

@@ -95,6 +95,33 @@ impl ClientOptions {
         self.tls = Some(config);
         self
     }
+
+    /// Trusts only the certificates in a PEM file for `wss://`: a private CA's, or a self-signed
+    /// server's ([`load_roots`](crate::driver::tls::load_roots) into
+    /// [`client_config`](crate::driver::tls::client_config)). Without the `tls` feature this is
+    /// [`Error::Misuse`], so a program can take a `--ca` option in every build and say why it cannot
+    /// use it.
+    ///
+    /// ```no_run
+    /// use wscore::handshake::ClientOptions;
+    ///
+    /// let options = ClientOptions::new().trust_pem_file("ca.pem")?;
+    /// # Ok::<(), wscore::Error>(())
+    /// ```
+    pub fn trust_pem_file(self, path: impl AsRef<std::path::Path>) -> Result<ClientOptions, Error> {
+        #[cfg(feature = "tls")]
+        {
+            use crate::driver::tls::{client_config, load_roots};
+            Ok(self.tls_config(client_config(load_roots(path)?)))
+        }
+        #[cfg(not(feature = "tls"))]
+        {
+            let _ = path;
+            Err(Error::Misuse(
+                "trusting a certificate file needs wscore's `tls` feature",
+            ))
+        }
+    }
 }
 
 /// The server's accepted answer.
@@ -377,6 +404,20 @@ mod tests {
     use std::time::Duration;
 
     const FRAME: &[u8] = &[0x81, 0x02, b'h', b'i'];
+
+    #[test]
+    fn trusting_a_missing_certificate_file_is_an_error_that_names_why() {
+        let error = ClientOptions::new()
+            .trust_pem_file("/nonexistent/ca.pem")
+            .unwrap_err();
+        #[cfg(feature = "tls")]
+        assert!(error.to_string().contains("/nonexistent/ca.pem"), "{error}");
+        #[cfg(not(feature = "tls"))]
+        assert!(
+            matches!(error, Error::Misuse(why) if why.contains("`tls` feature")),
+            "{error}"
+        );
+    }
 
     fn seeded() -> Config {
         Config::default().rng_seed(Some(7))

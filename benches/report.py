@@ -90,7 +90,7 @@ def table(group):
 PEERS_ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "peers", "target", "criterion")
 SIZE_BYTES = {"16B": 16, "1KiB": 1 << 10, "64KiB": 64 << 10, "1MiB": 1 << 20}
 # Rows in this order; the first is the reference of the speed ratios, the second the floor.
-PEERS_ORDER = ["wscore_read_buffer", "wscore_receive", "tungstenite", "fastwebsockets", "tokio_websockets",
+PEERS_ORDER = ["wscore_read_buffer", "wscore_mio", "tungstenite", "fastwebsockets", "tokio_websockets",
                "copy_unmask", "memcpy"]
 PEERS_LABEL = {"copy_unmask": "copy + unmask (floor)", "memcpy": "memcpy (64 KiB reads)"}
 

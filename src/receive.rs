@@ -118,6 +118,16 @@ impl Receiver {
         self.input.spare(wanted)
     }
 
+    /// [`Receiver::read_buffer`], if the input buffer is already large enough to read into without
+    /// growing for a small read: a connection that carries little traffic keeps a small buffer.
+    pub(crate) fn warm_read_buffer(&mut self) -> Option<&mut [u8]> {
+        if self.input.capacity() >= READ_CHUNK {
+            Some(self.read_buffer())
+        } else {
+            None
+        }
+    }
+
     pub(crate) fn commit(&mut self, n: usize) {
         self.input.commit(n);
     }

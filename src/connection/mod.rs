@@ -201,6 +201,42 @@ impl Connection {
         self.receiver.read_buffer()
     }
 
+    /// Reads once from the transport through `read` and takes in what it read, choosing where it lands:
+    /// straight into the connection's buffer when earlier traffic has already grown it (no copy: the
+    /// payload is unmasked in place), else into the caller's `scratch`, copied in with
+    /// [`Connection::receive`], which keeps a connection that carries little traffic holding a buffer no
+    /// larger than what it holds. For event loops serving many connections with one scratch buffer;
+    /// returns what `read` returned (`Ok(0)`: nothing was read).
+    ///
+    /// ```
+    /// use wscore::{Config, Connection, Event, Role};
+    ///
+    /// let mut server = Connection::new(Role::Server, &Config::default());
+    /// let mut socket: &[u8] = &[0x82, 0x82, 1, 2, 3, 4, 0x2b ^ 1, 0x2c ^ 2]; // a masked binary [43, 44]
+    /// let mut scratch = vec![0; 64 << 10];
+    /// let n = server.receive_with(&mut scratch, |buf| std::io::Read::read(&mut socket, buf))?;
+    /// assert_eq!(n, 8);
+    /// let (event, _) = server.next_event()?.unwrap();
+    /// assert_eq!(event, Event::Binary(&[43, 44]));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn receive_with<E>(
+        &mut self,
+        scratch: &mut [u8],
+        read: impl FnOnce(&mut [u8]) -> Result<usize, E>,
+    ) -> Result<usize, E> {
+        if self.accepts_input() {
+            if let Some(room) = self.receiver.warm_read_buffer() {
+                let n = read(room)?;
+                self.commit(n);
+                return Ok(n);
+            }
+        }
+        let n = read(scratch)?;
+        self.receive(&scratch[..n]);
+        Ok(n)
+    }
+
     /// Records that `n` bytes were read into [`Connection::read_buffer`].
     pub fn commit(&mut self, n: usize) {
         if self.accepts_input() {
@@ -480,6 +516,8 @@ impl Connection {
 
 #[cfg(all(test, feature = "deflate"))]
 mod deflate_tests;
+#[cfg(test)]
+mod receive_with_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

@@ -24,8 +24,9 @@
 //!
 //! - `wscore_read_buffer`: the blocking driver's path: `read` into `Connection::read_buffer()`, then
 //!   `commit(n)`, and every event drained; the payload is unmasked in place.
-//! - `wscore_receive`: the mio driver's path: `read` into a 64 KiB scratch buffer, then
-//!   `receive(&scratch[..n])` (unmasking while copying in), and every event drained.
+//! - `wscore_mio`: the mio driver's path, `Connection::receive_with(scratch, read)`: the connection
+//!   picks where each read lands (a 64 KiB scratch buffer copied in with `receive` while its own buffer
+//!   is small, in place once traffic has grown it), and every event drained.
 //! - `tungstenite`: `WebSocket::read` over `std::io::Read`, one owned message each.
 //! - `fastwebsockets`: `FragmentCollector::read_frame` over `AsyncRead`: the collector that reassembles
 //!   fragmented messages, as an application receiving messages uses (our echo peer too); on these
@@ -47,7 +48,7 @@
 //!
 //! 16 B and 1 KiB only: each message received, answered with `sender.send_binary(data)` from the
 //! borrowed event, and the output drained (`pending_output` + `consume_output`, into nothing) after each
-//! read's events, as the mio driver does (`wscore_receive`'s path); tungstenite `read`s each message and
+//! read's events, as the mio driver does (`wscore_mio`'s path); tungstenite `read`s each message and
 //! `write`s it back (its out-buffer goes to a discarding writer when full, and at one `flush` per
 //! iteration: its cheapest shape).
 
@@ -237,8 +238,8 @@ fn wscore_read_buffer(conn: &mut Connection, feed: &Feed, mut deliver: impl Deli
     messages
 }
 
-/// The mio driver's path: read into a scratch buffer, then `receive` copies and unmasks.
-fn wscore_receive(
+/// The mio driver's path: `receive_with` reads into the connection's buffer or into scratch.
+fn wscore_mio(
     conn: &mut Connection,
     feed: &Feed,
     scratch: &mut [u8],
@@ -247,8 +248,8 @@ fn wscore_receive(
     feed.rewind();
     let mut messages = 0;
     while !feed.is_empty() {
-        let n = feed.read(scratch).unwrap();
-        conn.receive(&scratch[..n]);
+        conn.receive_with(scratch, |buf| Ok::<_, ()>(feed.read(buf).unwrap_or(0)))
+            .unwrap();
         messages += drain_events(conn, &mut deliver);
     }
     messages
@@ -424,9 +425,9 @@ fn receive(c: &mut Criterion) {
         });
 
         let mut conn = Connection::new(Role::Server, &Config::default());
-        assert_eq!(wscore_receive(&mut conn, &feed, &mut scratch, check), count);
-        group.bench_function(BenchmarkId::new("wscore_receive", label), |b| {
-            b.iter(|| wscore_receive(&mut conn, &feed, &mut scratch, measure))
+        assert_eq!(wscore_mio(&mut conn, &feed, &mut scratch, check), count);
+        group.bench_function(BenchmarkId::new("wscore_mio", label), |b| {
+            b.iter(|| wscore_mio(&mut conn, &feed, &mut scratch, measure))
         });
 
         let mut ws = tungstenite::WebSocket::from_raw_socket(
@@ -478,8 +479,8 @@ fn wscore_echo(conn: &mut Connection, feed: &Feed, scratch: &mut [u8]) -> usize 
     feed.rewind();
     let mut messages = 0;
     while !feed.is_empty() {
-        let n = feed.read(scratch).unwrap();
-        conn.receive(&scratch[..n]);
+        conn.receive_with(scratch, |buf| Ok::<_, ()>(feed.read(buf).unwrap_or(0)))
+            .unwrap();
         while let Some((event, sender)) = conn.next_event().unwrap() {
             if let Event::Binary(payload) = event {
                 sender.send_binary(payload).unwrap();
@@ -517,7 +518,7 @@ fn echo(c: &mut Criterion) {
 
         let mut conn = Connection::new(Role::Server, &Config::default());
         assert_eq!(wscore_echo(&mut conn, &feed, &mut scratch), count);
-        group.bench_function(BenchmarkId::new("wscore_receive", label), |b| {
+        group.bench_function(BenchmarkId::new("wscore_mio", label), |b| {
             b.iter(|| wscore_echo(&mut conn, &feed, &mut scratch))
         });
 

@@ -339,7 +339,22 @@ impl Conn {
                 self.mark_quiet();
                 return Ok(());
             }
-            match self.stream.read(scratch) {
+            let stream = &mut self.stream;
+            let mut drained = false;
+            let read = match &mut self.phase {
+                // The connection picks where the bytes land: its own buffer once traffic has grown
+                // it (no copy), else `scratch`, copied in.
+                Phase::Open(connection) => connection
+                    .receive_with(scratch, |buf| {
+                        stream.read(buf).map(|(n, was_drained)| {
+                            drained = was_drained;
+                            n
+                        })
+                    })
+                    .map(|n| (n, drained)),
+                _ => stream.read(scratch),
+            };
+            match read {
                 Ok((0, _)) => {
                     self.eof = true;
                     self.readable = false;
@@ -354,7 +369,9 @@ impl Conn {
                     if drained && !self.read_closed {
                         self.readable = false;
                     }
-                    self.on_input(Some(&scratch[..n]), id, handler, context, config);
+                    if !matches!(self.phase, Phase::Open(_)) {
+                        self.on_input(Some(&scratch[..n]), id, handler, context, config);
+                    }
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
                     self.readable = false;
@@ -385,7 +402,8 @@ impl Conn {
         }
     }
 
-    /// Bytes read (`Some`), or the end of the stream (`None`), for the phase that reads them.
+    /// Bytes read into `scratch` (`Some`), or the end of the stream (`None`), for the phase that reads
+    /// them.
     fn on_input<H: Handler>(
         &mut self,
         input: Option<&[u8]>,
@@ -395,14 +413,14 @@ impl Conn {
         config: &Config,
     ) {
         match &mut self.phase {
-            Phase::Open(connection) => match input {
-                Some(bytes) => connection.receive(bytes),
-                None => {
+            // An open connection takes its bytes in `read_and_deliver`; here only its end.
+            Phase::Open(connection) => {
+                if input.is_none() {
                     if let Err(error) = connection.receive_eof() {
                         self.error.get_or_insert(error);
                     }
                 }
-            },
+            }
             Phase::Accepting(handshake) => {
                 match input {
                     Some(bytes) => handshake.receive(bytes),

@@ -12,6 +12,11 @@ pub(crate) const READ_CHUNK: usize = 4096;
 /// Up to this capacity a buffer is kept between messages, so steady traffic allocates nothing.
 pub(crate) const KEEP_CAPACITY: usize = 64 << 10;
 
+/// A larger buffer is given back after this many rounds in a row (filled, then emptied) that used less
+/// than a quarter of it: one short round among full ones (the tail of a burst) must not cost a
+/// reallocation for every doubling on the way back up.
+const SMALL_ROUNDS_BEFORE_RELEASE: u8 = 4;
+
 #[derive(Debug, Default)]
 pub(crate) struct Buffer {
     /// `[start, end)` holds the bytes, `[end, len)` is spare room.
@@ -20,6 +25,8 @@ pub(crate) struct Buffer {
     end: usize,
     /// The most bytes held at once since the buffer was last empty.
     peak: usize,
+    /// Rounds in a row whose peak was under a quarter of a buffer larger than `KEEP_CAPACITY`.
+    small_rounds: u8,
 }
 
 impl Buffer {
@@ -36,15 +43,22 @@ impl Buffer {
         self.start == self.end
     }
 
-    /// Drops the first `n` bytes. Once empty, a buffer much larger than the traffic it just carried is
-    /// given back: one large message leaves no large buffer behind, a stream of them keeps it.
+    /// Drops the first `n` bytes. Once empty, a buffer much larger than the traffic it carried in its
+    /// last few rounds is given back: one large message leaves no large buffer behind, a stream of them
+    /// keeps it.
     pub(crate) fn consume(&mut self, n: usize) {
         self.start = (self.start + n).min(self.end);
         if self.start == self.end {
             self.start = 0;
             self.end = 0;
             if self.data.len() > KEEP_CAPACITY && self.data.len() > 4 * self.peak {
-                self.data = Vec::new();
+                self.small_rounds += 1;
+                if self.small_rounds >= SMALL_ROUNDS_BEFORE_RELEASE {
+                    self.data = Vec::new();
+                    self.small_rounds = 0;
+                }
+            } else {
+                self.small_rounds = 0;
             }
             self.peak = 0;
         }
@@ -165,13 +179,36 @@ mod tests {
             buf.capacity() >= 200_000,
             "kept while such messages may follow"
         );
+        for round in 1..SMALL_ROUNDS_BEFORE_RELEASE {
+            buf.extend(&[1; 100]);
+            buf.consume(100);
+            assert!(buf.capacity() >= 200_000, "kept after {round} small rounds");
+        }
         buf.extend(&[1; 100]);
         buf.consume(100);
         assert_eq!(
             buf.capacity(),
             0,
-            "given back after a round of small traffic"
+            "given back after a few rounds of small traffic"
         );
+    }
+
+    #[test]
+    fn a_short_round_among_full_ones_keeps_the_buffer() {
+        // The tail of a burst of answers (1,028-byte frames, 64 at a time) leaves a short round.
+        let mut buf = Buffer::default();
+        let mut grown = None;
+        for round in 0..20 {
+            let frames = if round % 3 == 2 { 2 } else { 64 };
+            for _ in 0..frames {
+                buf.extend(&[5; 1028]);
+            }
+            let held = buf.bytes().len();
+            buf.consume(held);
+            let capacity = *grown.get_or_insert(buf.capacity());
+            assert_eq!(buf.capacity(), capacity, "reallocated in round {round}");
+        }
+        assert!(buf.capacity() > KEEP_CAPACITY);
     }
 
     #[test]

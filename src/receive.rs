@@ -233,8 +233,8 @@ impl Receiver {
         #[cfg(not(test))]
         let fast = true;
         if fast && self.frame.is_none() && self.fragmented.is_none() {
-            if let Some(ready) = self.whole_message()? {
-                return Ok(Some(ready));
+            if let Some(ready) = self.whole_message() {
+                return ready;
             }
         }
         self.advance_general(sender)

@@ -229,12 +229,14 @@ impl Connection {
     /// If the peer broke the protocol, the error is returned once, a close frame with its code (1002, 1007,
     /// 1009) is already queued, and the connection is [`State::Closed`].
     pub fn next_event(&mut self) -> Result<Option<(Event<'_>, &mut Sender)>, Error> {
-        let ready = match self.ready.take() {
-            Some(ready) => ready,
-            None => match self.advance()? {
-                Some(ready) => ready,
-                None => return Ok(None),
-            },
+        // An event found by `poll_event` is the rare case: tested before it is moved out.
+        let ready = if self.ready.is_some() {
+            self.ready.take()
+        } else {
+            self.advance()?
+        };
+        let Some(ready) = ready else {
+            return Ok(None);
         };
         let Connection {
             receiver, sender, ..

@@ -25,6 +25,7 @@ impl Unmasker {
     }
 
     /// The buffer dropped its first `n` bytes.
+    #[inline]
     pub(crate) fn consumed(&mut self, n: usize) {
         self.done -= n.min(self.done);
     }
@@ -54,6 +55,21 @@ impl Unmasker {
             }
             self.advance(n);
         }
+    }
+
+    /// Whether the cursor stands at the header of the frame at the front: nothing ahead is unmasked, so
+    /// a caller may unmask that frame itself and then call [`Unmasker::passed`].
+    #[inline]
+    pub(crate) fn at_front(&self) -> bool {
+        // Bytes are consumed only whole frames at a time, so a cursor back at 0 has no payload left.
+        self.done == 0
+    }
+
+    /// The caller unmasked the frame at the front, which ends at `end`; the cursor moves past it.
+    #[inline]
+    pub(crate) fn passed(&mut self, end: usize) {
+        self.done = end;
+        self.left = 0;
     }
 
     /// Unmasks in place until at least `limit` bytes of `bytes` are done (or the bytes run out).

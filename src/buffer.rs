@@ -27,6 +27,10 @@ pub(crate) struct Buffer {
     peak: usize,
     /// Rounds in a row whose peak was under a quarter of a buffer larger than `KEEP_CAPACITY`.
     small_rounds: u8,
+    /// The room the last `spare` offered, until its `commit`.
+    offered: usize,
+    /// The room the last read filled to the brim (0 if it did not): the peer had more queued.
+    filled: usize,
 }
 
 impl Buffer {
@@ -71,13 +75,18 @@ impl Buffer {
 
     /// Spare room to read into, made for `want` bytes (what the frame being received still needs) but
     /// never for more than [`READ_CHUNK`] or what is already held: the buffer grows geometrically with
-    /// what has arrived, so a peer must send bytes to make us hold them.
+    /// what has arrived, so a peer must send bytes to make us hold them. A read that filled the last
+    /// room offered doubles it, up to [`KEEP_CAPACITY`]: a peer with many small messages queued is
+    /// then read in a few large reads (a syscall each), not in 4 KiB ones.
     pub(crate) fn spare(&mut self, want: usize) -> &mut [u8] {
         let held = self.end - self.start;
-        let need = want.clamp(1, READ_CHUNK.max(held));
+        let need = want
+            .clamp(1, READ_CHUNK.max(held))
+            .max((2 * self.filled).min(KEEP_CAPACITY));
         // Grow exactly, not by Vec's doubling: the growth policy is `need`'s, so the buffer never
         // exceeds the frame being received plus one chunk.
-        self.make_room(need, need.max(READ_CHUNK))
+        self.offered = self.make_room(need, need.max(READ_CHUNK)).len();
+        &mut self.data[self.end..]
     }
 
     /// Room for exactly `n` more bytes that are already at hand (an encoded frame, bytes copied in),
@@ -110,6 +119,10 @@ impl Buffer {
 
     /// Records that `n` bytes were written into the room [`Buffer::spare`] or [`Buffer::room_for`] gave.
     pub(crate) fn commit(&mut self, n: usize) {
+        if self.offered > 0 {
+            self.filled = if n >= self.offered { self.offered } else { 0 };
+            self.offered = 0;
+        }
         self.end = (self.end + n).min(self.data.len());
         self.peak = self.peak.max(self.end - self.start);
     }
@@ -220,6 +233,37 @@ mod tests {
             buf.consume(200_000);
             buf.extend(&vec![7u8; 200_000]);
             assert_eq!(buf.capacity(), capacity);
+        }
+    }
+
+    #[test]
+    fn reads_that_fill_the_room_double_it_up_to_keep_capacity() {
+        let mut buf = Buffer::default();
+        let mut rooms = Vec::new();
+        for _ in 0..7 {
+            let room = buf.spare(READ_CHUNK).len();
+            rooms.push(room);
+            buf.commit(room);
+            buf.consume(room);
+        }
+        assert_eq!(rooms, [4096, 8192, 16384, 32768, 65536, 65536, 65536]);
+        // A read that leaves room shows the peer had no more: the room stops growing, and the buffer
+        // is not grown for it.
+        let room = buf.spare(READ_CHUNK).len();
+        buf.commit(room - 1);
+        buf.consume(room - 1);
+        assert_eq!(buf.spare(READ_CHUNK).len(), 65536);
+        assert_eq!(buf.capacity(), 65536);
+    }
+
+    #[test]
+    fn a_room_not_filled_does_not_grow() {
+        let mut buf = Buffer::default();
+        for _ in 0..5 {
+            let room = buf.spare(READ_CHUNK).len();
+            assert_eq!(room, READ_CHUNK);
+            buf.commit(100);
+            buf.consume(100);
         }
     }
 

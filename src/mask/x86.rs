@@ -9,7 +9,8 @@
 //! but no alignment, 103-106 GiB/s aligned; explicit aligned intrinsics (as tokio-websockets does)
 //! measured the same 105-106 GiB/s, so they would buy `unsafe` loads and stores for nothing: here the
 //! only `unsafe` is the call into a function whose CPU feature was detected. AVX-512 measured no faster
-//! than AVX2 on Zen 4 (it splits 512-bit operations in two); it is chosen first for cores with full-width 512-bit units.
+//! than AVX2 on Zen 4 (it splits 512-bit operations in two); it is chosen first for cores with
+//! full-width 512-bit units.
 
 #![allow(unsafe_code)]
 
@@ -27,6 +28,7 @@ enum Level {
     Sse2,
 }
 
+/// The best level this CPU has; it returns no level it did not detect.
 fn level() -> Level {
     if is_x86_feature_detected!("avx512f") {
         Level::Avx512
@@ -41,26 +43,31 @@ fn level() -> Level {
 /// path through the caller stays free of this one's register saves.
 #[inline(never)]
 pub(super) fn apply_mask(data: &mut [u8], key: [u8; 4], offset: usize) {
-    apply_mask_at(level(), data, key, offset);
+    // SAFETY: `level()` returns only a level it detected.
+    unsafe { apply_mask_at(level(), data, key, offset) }
 }
 
 /// [`super::mask_copy`] at the best level this CPU has; `dst` and `src` have the same length. Never
 /// inlined, as above.
 #[inline(never)]
 pub(super) fn mask_copy(dst: &mut [u8], src: &[u8], key: [u8; 4], offset: usize) {
-    mask_copy_at(level(), dst, src, key, offset);
+    // SAFETY: `level()` returns only a level it detected.
+    unsafe { mask_copy_at(level(), dst, src, key, offset) }
 }
 
-/// `level` must be one this CPU has: the tests call it with each of them.
-fn apply_mask_at(level: Level, data: &mut [u8], key: [u8; 4], offset: usize) {
+/// Masks at `level`, which the tests choose so that each level this CPU has is tested.
+///
+/// # Safety
+/// `level` must be one this CPU has.
+unsafe fn apply_mask_at(level: Level, data: &mut [u8], key: [u8; 4], offset: usize) {
     let head = data.as_ptr().align_offset(ALIGN).min(data.len());
     let (head, body) = data.split_at_mut(head);
     mask_words(head, key, offset);
     let offset = offset.wrapping_add(head.len());
     match level {
-        // SAFETY: `level()` found AVX-512F, the one feature `mask_avx512` is compiled for.
+        // SAFETY: the CPU has AVX-512F (this function's contract), `mask_avx512`'s one feature.
         Level::Avx512 => unsafe { mask_avx512(body, key, offset) },
-        // SAFETY: `level()` found AVX2, the one feature `mask_avx2` is compiled for.
+        // SAFETY: the CPU has AVX2 (this function's contract), `mask_avx2`'s one feature.
         Level::Avx2 => unsafe { mask_avx2(body, key, offset) },
         Level::Sse2 => mask_words(body, key, offset),
     }
@@ -68,16 +75,19 @@ fn apply_mask_at(level: Level, data: &mut [u8], key: [u8; 4], offset: usize) {
 
 /// As [`apply_mask_at`]; aligns the stores to `dst`, since a store that straddles lines costs more than
 /// a load that does.
-fn mask_copy_at(level: Level, dst: &mut [u8], src: &[u8], key: [u8; 4], offset: usize) {
+///
+/// # Safety
+/// `level` must be one this CPU has.
+unsafe fn mask_copy_at(level: Level, dst: &mut [u8], src: &[u8], key: [u8; 4], offset: usize) {
     let head = dst.as_ptr().align_offset(ALIGN).min(dst.len());
     let (dst_head, dst_body) = dst.split_at_mut(head);
     let (src_head, src_body) = src.split_at(head);
     copy_words(dst_head, src_head, key, offset);
     let offset = offset.wrapping_add(head);
     match level {
-        // SAFETY: `level()` found AVX-512F, the one feature `copy_avx512` is compiled for.
+        // SAFETY: the CPU has AVX-512F (this function's contract), `copy_avx512`'s one feature.
         Level::Avx512 => unsafe { copy_avx512(dst_body, src_body, key, offset) },
-        // SAFETY: `level()` found AVX2, the one feature `copy_avx2` is compiled for.
+        // SAFETY: the CPU has AVX2 (this function's contract), `copy_avx2`'s one feature.
         Level::Avx2 => unsafe { copy_avx2(dst_body, src_body, key, offset) },
         Level::Sse2 => copy_words(dst_body, src_body, key, offset),
     }
@@ -110,7 +120,7 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    /// Every level this CPU can run, so the AVX2 code is tested on an AVX-512 machine too.
+    /// Every level this CPU has (and no other), so the AVX2 code is tested on an AVX-512 machine too.
     fn levels() -> Vec<Level> {
         let mut levels = vec![Level::Sse2];
         if is_x86_feature_detected!("avx2") {
@@ -139,12 +149,14 @@ mod tests {
                         apply_mask_reference(&mut plain, key, offset);
                         let fast = at_misalignment(&mut buf, misalign, len);
                         fast.copy_from_slice(&data[..len]);
-                        apply_mask_at(level, fast, key, offset);
+                        // SAFETY: `levels()` holds only levels it detected.
+                        unsafe { apply_mask_at(level, fast, key, offset) };
                         assert_eq!(fast, &plain[..], "{level:?} len {len} misalign {misalign}");
                         let src = at_misalignment(&mut src_buf, 63 - misalign, len);
                         src.copy_from_slice(&data[..len]);
                         let dst = at_misalignment(&mut buf, misalign, len);
-                        mask_copy_at(level, dst, src, key, offset);
+                        // SAFETY: as above.
+                        unsafe { mask_copy_at(level, dst, src, key, offset) };
                         assert_eq!(
                             dst,
                             &plain[..],
@@ -170,13 +182,15 @@ mod tests {
             for level in levels() {
                 let fast = at_misalignment(&mut buf, dst_misalign, data.len());
                 fast.copy_from_slice(&data);
-                apply_mask_at(level, fast, key, offset);
+                // SAFETY: `levels()` holds only levels it detected.
+                unsafe { apply_mask_at(level, fast, key, offset) };
                 prop_assert_eq!(&fast[..], &plain[..], "{:?}", level);
                 let src = at_misalignment(&mut src_buf, src_misalign, data.len());
                 src.copy_from_slice(&data);
                 let dst = at_misalignment(&mut buf, dst_misalign, data.len());
                 dst.fill(0xee);
-                mask_copy_at(level, dst, src, key, offset);
+                // SAFETY: as above.
+                unsafe { mask_copy_at(level, dst, src, key, offset) };
                 prop_assert_eq!(&dst[..], &plain[..], "{:?} copy", level);
             }
         }

@@ -12,7 +12,7 @@ import os
 import sys
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "target", "criterion")
-SIZE_ORDER = ["16B", "125B", "1KiB", "4KiB", "64KiB", "1MiB"]
+SIZE_ORDER = ["16B", "125B", "512B", "1KiB", "4KiB", "64KiB", "1MiB"]
 
 
 def load(group):
@@ -71,7 +71,7 @@ def table(group):
     if not results:
         return
     functions = sorted({f for row in results.values() for f in row}, key=lambda f: (not f.startswith("wscore"), f))
-    ours = [f for f in functions if f.startswith("wscore") or f == "apply_mask"]
+    ours = [f for f in functions if f.startswith("wscore") or f in ("apply_mask", "mask_copy")]
     others = [f for f in functions if f not in ours]
     print("\n### %s\n" % group)
     ratio_cols = ["%s / %s" % (o, t) for o in ours for t in others]
@@ -128,7 +128,8 @@ def main():
         peers_tables("echo", floor=False)
         return
     groups = sys.argv[1:] or [
-        "receive_bytes", "receive_msgs", "send", "mask_aligned", "mask_unaligned", "utf8",
+        "receive_bytes", "receive_msgs", "send", "mask_aligned", "mask_unaligned", "mask_copy_aligned",
+        "mask_copy_unaligned", "utf8",
         "frame_parse", "frame_encode", "handshake",
     ]
     for group in groups:

@@ -30,7 +30,7 @@
 //! # Ok::<(), wscore::Error>(())
 //! ```
 
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 mod buffer;

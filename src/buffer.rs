@@ -80,13 +80,32 @@ impl Buffer {
     /// then read in a few large reads (a syscall each), not in 4 KiB ones.
     pub(crate) fn spare(&mut self, want: usize) -> &mut [u8] {
         let held = self.end - self.start;
-        let need = want
-            .clamp(1, READ_CHUNK.max(held))
-            .max((2 * self.filled).min(KEEP_CAPACITY));
+        let mut need = want.clamp(1, READ_CHUNK.max(held));
+        let doubled = (2 * self.filled).min(KEEP_CAPACITY);
+        if self.data.len() < doubled {
+            // Once per doubling: a buffer already that large is not made to move its bytes for it.
+            need = need.max(doubled);
+        }
+        // A frame that will not fit where it starts has to move to the front at some point: now,
+        // while little of it has arrived, not once most of it is here. And up to 16 KiB held are
+        // moved rather than let them cut the next read to less than half the buffer: a read is a
+        // syscall, and this copy is of bytes still in cache.
+        let fits = self.data.len() - self.start >= held.saturating_add(want);
+        let cramped = held <= 4 * READ_CHUNK && self.data.len() - self.end < self.data.len() / 2;
+        if self.start > 0 && (!fits || cramped) {
+            self.move_to_front();
+        }
         // Grow exactly, not by Vec's doubling: the growth policy is `need`'s, so the buffer never
         // exceeds the frame being received plus one chunk.
-        self.offered = self.make_room(need, need.max(READ_CHUNK)).len();
-        &mut self.data[self.end..]
+        let room = self.make_room(need, need.max(READ_CHUNK)).len();
+        // What a read brings past the frame being received is the next frame's start, which moves to
+        // the front with it: at most a chunk past a large frame, and up to 64 KiB held for small ones
+        // (many messages per read).
+        let limit = want
+            .saturating_add(READ_CHUNK)
+            .max(KEEP_CAPACITY.saturating_sub(held));
+        self.offered = room.min(limit);
+        &mut self.data[self.end..self.end + self.offered]
     }
 
     /// Room for exactly `n` more bytes that are already at hand (an encoded frame, bytes copied in),
@@ -105,9 +124,7 @@ impl Buffer {
         // Moving is cheap next to a read or a frame; do it also when what is left would make a
         // wastefully small read.
         if self.start > 0 && (spare < need || spare < READ_CHUNK / 4) {
-            self.data.copy_within(self.start..self.end, 0);
-            self.end -= self.start;
-            self.start = 0;
+            self.move_to_front();
         }
         if self.data.len() - self.end < need {
             let target = self.end + grow.max(need);
@@ -115,6 +132,12 @@ impl Buffer {
             self.data.resize(target, 0);
         }
         &mut self.data[self.end..]
+    }
+
+    fn move_to_front(&mut self) {
+        self.data.copy_within(self.start..self.end, 0);
+        self.end -= self.start;
+        self.start = 0;
     }
 
     /// Records that `n` bytes were written into the room [`Buffer::spare`] or [`Buffer::room_for`] gave.
@@ -265,6 +288,30 @@ mod tests {
             buf.commit(100);
             buf.consume(100);
         }
+    }
+
+    #[test]
+    fn a_frame_that_will_not_fit_where_it_starts_moves_while_little_of_it_is_here() {
+        let mut buf = Buffer::default();
+        buf.extend(&vec![1u8; 100_000]);
+        buf.consume(60_000);
+        buf.consume(39_900);
+        // 100 bytes of a 65 KiB frame held at offset 99,900: they move now, not once 65 KiB are here.
+        let room = buf.spare(65_000).len();
+        assert_eq!(buf.bytes(), &[1u8; 100][..]);
+        assert_eq!(buf.start, 0, "moved to the front");
+        assert!(room >= 65_000 - 100 - READ_CHUNK);
+    }
+
+    #[test]
+    fn a_read_ends_at_most_a_chunk_past_a_large_frame() {
+        let mut buf = Buffer::default();
+        buf.extend(&vec![1u8; 200_000]);
+        buf.consume(200_000 - 60_000);
+        // 60 KB of a 70 KB frame held: the read may bring its last 10 KB and one chunk of the next
+        // frame, whose start then moves to the front with it, not 130 KB.
+        let room = buf.spare(10_000).len();
+        assert_eq!(room, 10_000 + READ_CHUNK);
     }
 
     #[test]

@@ -35,14 +35,17 @@ pub(crate) struct Buffer {
 
 impl Buffer {
     /// The bytes held.
+    #[inline]
     pub(crate) fn bytes(&self) -> &[u8] {
         &self.data[self.start..self.end]
     }
 
+    #[inline]
     pub(crate) fn bytes_mut(&mut self) -> &mut [u8] {
         &mut self.data[self.start..self.end]
     }
 
+    #[inline]
     pub(crate) fn is_empty(&self) -> bool {
         self.start == self.end
     }
@@ -50,6 +53,7 @@ impl Buffer {
     /// Drops the first `n` bytes. Once empty, a buffer much larger than the traffic it carried in its
     /// last few rounds is given back: one large message leaves no large buffer behind, a stream of them
     /// keeps it.
+    #[inline]
     pub(crate) fn consume(&mut self, n: usize) {
         self.start = (self.start + n).min(self.end);
         if self.start == self.end {
@@ -141,6 +145,7 @@ impl Buffer {
     }
 
     /// Records that `n` bytes were written into the room [`Buffer::spare`] or [`Buffer::room_for`] gave.
+    #[inline]
     pub(crate) fn commit(&mut self, n: usize) {
         if self.offered > 0 {
             self.filled = if n >= self.offered { self.offered } else { 0 };

@@ -12,22 +12,11 @@ use std::hint::black_box;
 
 use wscore::{Config, Connection, Event, Role};
 
+mod common;
+use common::client_stream;
+
 /// The most bytes one simulated socket read delivers, as in `benches/receive.rs`.
 const READ_CHUNK: usize = 64 << 10;
-
-fn client_stream(size: usize, count: usize) -> Vec<u8> {
-    let config = Config::default().rng_seed(Some(0x5eed));
-    let mut client = Connection::new(Role::Client, &config);
-    let payload: Vec<u8> = (0..size).map(|i| (i * 31 + 7) as u8).collect();
-    let mut stream = Vec::new();
-    for _ in 0..count {
-        client.sender().send_binary(&payload).unwrap();
-        stream.extend_from_slice(client.pending_output());
-        let n = client.pending_output().len();
-        client.consume_output(n);
-    }
-    stream
-}
 
 /// The drivers' way in: the "socket" copies into `read_buffer()` outside the count (callgrind counts
 /// each byte of a `rep movsb` copy as an instruction, so the copy's share would change with the read

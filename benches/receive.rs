@@ -18,6 +18,9 @@ use std::io::{self, Read, Write};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use wscore::{Config, Connection, Event, Role};
 
+mod common;
+use common::client_stream;
+
 /// The most bytes one simulated socket read delivers.
 const READ_CHUNK: usize = 64 << 10;
 
@@ -28,21 +31,6 @@ const CASES: [(&str, usize, usize); 4] = [
     ("64KiB", 64 << 10, 16),
     ("1MiB", 1 << 20, 2),
 ];
-
-/// `count` binary messages of `size` bytes, framed and masked as a client sends them.
-fn client_stream(size: usize, count: usize) -> Vec<u8> {
-    let config = Config::default().rng_seed(Some(0x5eed));
-    let mut client = Connection::new(Role::Client, &config);
-    let payload: Vec<u8> = (0..size).map(|i| (i * 31 + 7) as u8).collect();
-    let mut stream = Vec::new();
-    for _ in 0..count {
-        client.sender().send_binary(&payload).unwrap();
-        stream.extend_from_slice(client.pending_output());
-        let n = client.pending_output().len();
-        client.consume_output(n);
-    }
-    stream
-}
 
 /// Feeds `input` to the connection in socket-sized reads and drains every event; returns the number of
 /// binary messages seen.

@@ -66,6 +66,10 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::runtime::Runtime;
 use wscore::{Config, Connection, Event, Role};
 
+#[path = "../../common/mod.rs"]
+mod common;
+use common::{client_stream, payload};
+
 /// The most bytes one read from the [`Wire`] delivers.
 const READ_CHUNK: usize = 64 << 10;
 
@@ -79,26 +83,6 @@ const CASES: [(&str, usize, usize); 4] = [
 
 /// The sizes of the echo bench: where per-message costs dominate.
 const ECHO_CASES: [(&str, usize, usize); 2] = [("16B", 16, 4096), ("1KiB", 1 << 10, 256)];
-
-/// The payload of every message of `size` bytes.
-fn payload(size: usize) -> Vec<u8> {
-    (0..size).map(|i| (i * 31 + 7) as u8).collect()
-}
-
-/// `count` binary messages of `size` bytes, framed and masked as a client sends them.
-fn client_stream(size: usize, count: usize) -> Vec<u8> {
-    let config = Config::default().rng_seed(Some(0x5eed));
-    let mut client = Connection::new(Role::Client, &config);
-    let payload = payload(size);
-    let mut stream = Vec::new();
-    for _ in 0..count {
-        client.sender().send_binary(&payload).unwrap();
-        stream.extend_from_slice(client.pending_output());
-        let n = client.pending_output().len();
-        client.consume_output(n);
-    }
-    stream
-}
 
 /// The prebuilt bytes and how far the reader has got; shared between a [`Wire`] (owned by a library's
 /// connection object, which may not give it back) and the bench, which rewinds it.

@@ -56,7 +56,12 @@ impl Headers {
 
     /// Appends a header line.
     pub fn push(&mut self, name: &str, value: &str) {
-        self.0.push((name.to_owned(), value.as_bytes().to_vec()));
+        self.push_bytes(name, value.as_bytes());
+    }
+
+    /// Appends a header line whose value need not be UTF-8.
+    pub(crate) fn push_bytes(&mut self, name: &str, value: &[u8]) {
+        self.0.push((name.to_owned(), value.to_vec()));
     }
 
     /// All header lines.
@@ -184,12 +189,8 @@ impl HttpResponse {
             ""
         };
         let mut out = format!("HTTP/1.1 {} {reason}\r\n", self.status).into_bytes();
-        for (name, value) in self.headers.iter() {
-            let framing = name.eq_ignore_ascii_case("Content-Length")
-                || name.eq_ignore_ascii_case("Connection");
-            if is_token(name) && is_header_value_safe(value) && !framing {
-                write_header(&mut out, name, value);
-            }
+        for (name, value) in self.sendable_headers() {
+            write_header(&mut out, name, value);
         }
         write_header(
             &mut out,
@@ -200,6 +201,16 @@ impl HttpResponse {
         out.extend_from_slice(b"\r\n");
         out.extend_from_slice(&self.body);
         out
+    }
+
+    /// The header lines that are sent: not the framing ones the renderer writes itself
+    /// (`Content-Length`, `Connection`), nor any that would break the head.
+    pub(crate) fn sendable_headers(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        self.headers.iter().filter(|(name, value)| {
+            let framing = name.eq_ignore_ascii_case("Content-Length")
+                || name.eq_ignore_ascii_case("Connection");
+            is_token(name) && is_header_value_safe(value) && !framing
+        })
     }
 }
 

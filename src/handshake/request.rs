@@ -104,30 +104,66 @@ pub fn read_request(buf: &[u8], config: &Config) -> Result<Option<(Incoming, usi
         Head::Complete(parsed, len) => (parsed, len),
         Head::Partial => return Ok(None),
     };
-    let (path, query) = split_target(&target)?;
-    let request = Request {
+    let version = match version {
+        1 => Version::Http11,
+        _ => Version::Other,
+    };
+    let head = ParsedHead {
         method,
-        path,
-        query,
+        target: &target,
+        version,
         headers,
     };
-    check_host(&request.headers, version)?;
-    // Not an upgrade attempt at all: the application serves it.
-    if !request.headers.has_token("Upgrade", "websocket")
-        && request.headers.get("Sec-WebSocket-Key").is_none()
-    {
-        return Ok(Some((Incoming::Http(request), len)));
+    Ok(Some((head.check(config)?, len)))
+}
+
+/// The HTTP version of a request, as far as the handshake cares: an upgrade needs HTTP/1.1 (RFC 6455
+/// §4.1 item 1), and only HTTP/1.1 requires `Host` (RFC 7230 §5.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Version {
+    Http11,
+    /// HTTP/1.0 (or 0.9, 2, 3 from an `http::Request`).
+    Other,
+}
+
+/// A request head however it arrived: parsed here from bytes ([`read_request`]) or by an HTTP server
+/// (`Incoming::from_http`, feature `http`). Both ways run the same checks, in [`ParsedHead::check`].
+pub(super) struct ParsedHead<'a> {
+    pub(super) method: String,
+    /// The request-target as sent (origin-form, absolute-form, ...).
+    pub(super) target: &'a str,
+    pub(super) version: Version,
+    pub(super) headers: Headers,
+}
+
+impl ParsedHead<'_> {
+    /// What the request is: an upgrade that passed every check of RFC 6455 §4.2.1, a plain request for
+    /// the application, or the refusal to answer.
+    pub(super) fn check(self, config: &Config) -> Result<Incoming, Error> {
+        let (path, query) = split_target(self.target)?;
+        let request = Request {
+            method: self.method,
+            path,
+            query,
+            headers: self.headers,
+        };
+        check_host(&request.headers, self.version)?;
+        // Not an upgrade attempt at all: the application serves it.
+        if !request.headers.has_token("Upgrade", "websocket")
+            && request.headers.get("Sec-WebSocket-Key").is_none()
+        {
+            return Ok(Incoming::Http(request));
+        }
+        let key = check_upgrade(&request, self.version)?;
+        Ok(Incoming::Upgrade(Upgrade::new(request, key, config)))
     }
-    let key = check_upgrade(&request, version)?;
-    let upgrade = Upgrade::new(request, key, config);
-    Ok(Some((Incoming::Upgrade(upgrade), len)))
 }
 
 /// RFC 7230 §5.4: an HTTP/1.1 request without `Host`, or any request with more than one, is answered
 /// with 400. (An empty one is allowed here, for targets without an authority; an upgrade needs a host.)
-fn check_host(headers: &Headers, version: u8) -> Result<(), Error> {
+fn check_host(headers: &Headers, version: Version) -> Result<(), Error> {
     match headers.all("Host").count() {
-        0 if version == 1 => Err(bad(400, "missing Host header")),
+        0 if version == Version::Http11 => Err(bad(400, "missing Host header")),
         0 | 1 => Ok(()),
         _ => Err(bad(400, "more than one Host header")),
     }
@@ -135,12 +171,12 @@ fn check_host(headers: &Headers, version: u8) -> Result<(), Error> {
 
 /// RFC 6455 §4.2.1: the checks on the client's handshake, in the order of that section. The key, if the
 /// upgrade may go ahead.
-fn check_upgrade(request: &Request, version: u8) -> Result<String, Error> {
+fn check_upgrade(request: &Request, version: Version) -> Result<String, Error> {
     let headers = &request.headers;
     if request.method != "GET" {
         return Err(bad(400, "the upgrade method must be GET"));
     }
-    if version != 1 {
+    if version != Version::Http11 {
         return Err(bad(400, "the upgrade must be HTTP/1.1"));
     }
     // §4.2.1 item 2: a Host naming the server; check_host already refused a missing or repeated one.
@@ -184,7 +220,7 @@ fn check_upgrade(request: &Request, version: u8) -> Result<String, Error> {
     Ok(key)
 }
 
-fn bad(status: u16, reason: &'static str) -> Error {
+pub(super) fn bad(status: u16, reason: &'static str) -> Error {
     Error::BadRequest { status, reason }
 }
 

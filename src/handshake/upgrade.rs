@@ -2,7 +2,9 @@
 //! refusal the application chose.
 
 use super::accept::accept_key;
-use super::http::{is_handshake_header, is_header_safe, is_token, write_header, Headers};
+use super::http::{
+    is_handshake_header, is_header_safe, is_token, write_header, Headers, HttpResponse,
+};
 use super::policy::{Acceptance, Decision};
 use super::request::Request;
 use super::Extensions;
@@ -76,10 +78,7 @@ impl Upgrade {
     pub fn respond(&self, decision: &Decision) -> Result<Vec<u8>, Error> {
         match decision {
             Decision::Accept(acceptance) => self.switching_protocols(acceptance),
-            Decision::Refuse(response) if (300..600).contains(&response.status) => {
-                Ok(response.to_bytes())
-            }
-            Decision::Refuse(_) => Err(Error::Misuse("a refusal needs a 3xx, 4xx or 5xx status")),
+            Decision::Refuse(response) => Ok(checked_refusal(response)?.to_bytes()),
         }
     }
 
@@ -92,6 +91,21 @@ impl Upgrade {
     }
 
     fn switching_protocols(&self, acceptance: &Acceptance) -> Result<Vec<u8>, Error> {
+        let mut out = b"HTTP/1.1 101 Switching Protocols\r\n".to_vec();
+        for (name, value) in self.switching_protocols_headers(acceptance)?.iter() {
+            write_header(&mut out, name, value);
+        }
+        out.extend_from_slice(b"\r\n");
+        Ok(out)
+    }
+
+    /// The header lines of the 101 accepting the upgrade as `acceptance` says, in order (RFC 6455 §4.2.2
+    /// item 5), once it is checked: rendered as bytes here, and as an `http::Response` by
+    /// `Upgrade::respond_http` (feature `http`), so both answers carry the same lines.
+    pub(super) fn switching_protocols_headers(
+        &self,
+        acceptance: &Acceptance,
+    ) -> Result<Headers, Error> {
         if let Some(protocol) = &acceptance.protocol {
             // §4.2.2 item 5.4: the selected value must be one the client offered.
             if !is_token(protocol) || !self.protocols().any(|offered| offered == protocol) {
@@ -99,25 +113,30 @@ impl Upgrade {
             }
         }
         check_extra_headers(&acceptance.headers)?;
-        let mut out = b"HTTP/1.1 101 Switching Protocols\r\n".to_vec();
-        write_header(&mut out, "Upgrade", b"websocket");
-        write_header(&mut out, "Connection", b"Upgrade");
-        write_header(
-            &mut out,
-            "Sec-WebSocket-Accept",
-            accept_key(self.key.as_bytes()).as_bytes(),
-        );
+        let mut headers = Headers::default();
+        headers.push("Upgrade", "websocket");
+        headers.push("Connection", "Upgrade");
+        headers.push("Sec-WebSocket-Accept", &accept_key(self.key.as_bytes()));
         if let Some(protocol) = &acceptance.protocol {
-            write_header(&mut out, "Sec-WebSocket-Protocol", protocol.as_bytes());
+            headers.push("Sec-WebSocket-Protocol", protocol);
         }
         if let Some(extensions) = &self.extensions_header {
-            write_header(&mut out, "Sec-WebSocket-Extensions", extensions.as_bytes());
+            headers.push("Sec-WebSocket-Extensions", extensions);
         }
         for (name, value) in acceptance.headers.iter() {
-            write_header(&mut out, name, value);
+            headers.push_bytes(name, value);
         }
-        out.extend_from_slice(b"\r\n");
-        Ok(out)
+        Ok(headers)
+    }
+}
+
+/// A refusal answers with an error or a redirect, never another success: RFC 6455 §4.2.2 asks for "an
+/// appropriate HTTP error code", and §4.1 lets "the server ... redirect the client using a 3xx status
+/// code".
+pub(super) fn checked_refusal(response: &HttpResponse) -> Result<&HttpResponse, Error> {
+    match response.status {
+        300..=599 => Ok(response),
+        _ => Err(Error::Misuse("a refusal needs a 3xx, 4xx or 5xx status")),
     }
 }
 

@@ -1,0 +1,3 @@
+//! The echo server inside an axum app (to come with the tokio driver).
+
+fn main() {}

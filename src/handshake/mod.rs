@@ -8,7 +8,9 @@
 //! - Server: [`ServerHandshake`] yields an [`Incoming`]: an [`Upgrade`], which the application answers
 //!   with a [`Decision`] through [`Upgrade::respond`] (an [`AllowedOrigins`] list helps decide), or a
 //!   plain HTTP [`Request`]. A refused request is an [`crate::Error`] whose `http_response()` is the
-//!   answer. [`read_request`] is the pure function underneath, over one buffer.
+//!   answer. [`read_request`] is the pure function underneath, over one buffer. With the `http`
+//!   feature, a request that hyper or axum already parsed goes through the same checks
+//!   (`Incoming::from_http`) and is answered with an `http::Response` (`Upgrade::respond_http`).
 //! - Client: [`ClientHandshake`] gives the request to send, then the server's 101 as a [`Response`], or
 //!   its refusal as [`crate::Error::Refused`].
 //!
@@ -25,6 +27,7 @@
 //! | `url.rs`      | `ws://` and `wss://` URLs (§3)                                        |
 //! | `head.rs`     | the buffer, deadline and outcome both state machines share            |
 //! | `http.rs`     | headers, head parsing under the limits, the one response renderer     |
+//! | `http_types.rs` | feature `http`: the request as hyper/axum parsed it, the answer as an `http::Response` |
 //! | `accept.rs`   | `Sec-WebSocket-Accept` (§4.2.2 step 5.4)                              |
 //! | `extensions.rs` | the extensions negotiated (§9), for the connection                  |
 
@@ -34,6 +37,8 @@ mod client;
 mod extensions;
 mod head;
 mod http;
+#[cfg(feature = "http")]
+mod http_types;
 mod origin;
 mod policy;
 mod request;

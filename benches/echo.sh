@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Echo servers under the same load, one core each: each server pinned to core SERVER_CORE (0), the load
 # generator (tools/loadgen, our own client framing on mio) pinned to LOAD_CORE (1). Prints a Markdown
-# table with every server's ratio to fastwebsockets from this same run. See benches/ECHO.md.
+# table of every server's numbers, then one table per baseline (tokio-tungstenite, tokio-websockets,
+# fastwebsockets) of every other server's ratio to it, all from this same run. See benches/ECHO.md.
 #
-#   bash benches/echo.sh                 # 5 s per workload after a 1 s warm-up
+#   bash benches/echo.sh                 # every server, 5 s per workload after a 1 s warm-up
 #   QUICK=1 bash benches/echo.sh         # 1 s per workload: a smoke run
+#   LANE=tokio bash benches/echo.sh      # the tokio lane alone: wscore-tokio and the three tokio peers
 #   SERVERS="wscore-mio fastwebsockets" DURATION=10 IDLE_CONNECTIONS=10000 HOLD=3 bash benches/echo.sh
 #
-# Progress goes to stderr, the table to stdout. Each workload runs against a freshly started server, so
+# Progress goes to stderr, the tables to stdout. Each workload runs against a freshly started server, so
 # the idle-memory row is not inflated by buffers an earlier workload left behind.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,12 +23,19 @@ fi
 DURATION=${DURATION:-5}
 WARMUP=${WARMUP:-1}
 HOLD=${HOLD:-2}
-SERVERS=${SERVERS:-"wscore-mio wscore-blocking fastwebsockets tokio-tungstenite"}
+# LANE picks the default server list; SERVERS, if set, wins.
+case ${LANE:-all} in
+    all) lane_servers="wscore-mio wscore-blocking wscore-tokio tokio-tungstenite tokio-websockets fastwebsockets" ;;
+    tokio) lane_servers="wscore-tokio tokio-tungstenite tokio-websockets fastwebsockets" ;;
+    *) echo "echo.sh: LANE is all or tokio, not ${LANE}" >&2; exit 2 ;;
+esac
+SERVERS=${SERVERS:-$lane_servers}
 SERVER_CORE=${SERVER_CORE:-0}
 LOAD_CORE=${LOAD_CORE:-1}
 PORT=${PORT:-19300}
 IDLE_CONNECTIONS=${IDLE_CONNECTIONS:-10000}
-BASELINE=fastwebsockets
+# Each of these that ran gets a table of every other server's ratio to it.
+BASELINES=${BASELINES:-"tokio-tungstenite tokio-websockets fastwebsockets"}
 
 LOADGEN=tools/loadgen/target/release/loadgen
 PEERS=benches/peers/target/release
@@ -54,17 +63,37 @@ log "building tools/loadgen and benches/peers (release)"
 cargo build --quiet --release --manifest-path tools/loadgen/Cargo.toml
 cargo build --quiet --release --manifest-path benches/peers/Cargo.toml --bins
 
-# The mio driver lives behind a `mio` feature of the root crate once it exists.
-features=()
-if awk '/^\[features\]/ { in_features = 1; next } /^\[/ { in_features = 0 }
-        in_features && /^mio[ \t]*=/ { found = 1 } END { exit !found }' Cargo.toml; then
-    features=(--features mio)
-fi
-log "building the root crate's examples (release ${features[*]:-without features})"
-wscore_built=1
-if ! cargo build --quiet --release --examples "${features[@]}"; then
-    wscore_built=0
-    note "the root crate did not build: wscore servers skipped"
+# The drivers live behind features of the root crate once they exist: `mio` for the mio driver, `tokio`
+# for the tokio one. The root crate is built only if a wscore server is to run.
+has_feature() {
+    awk -v name="$1" '/^\[features\]/ { in_features = 1; next } /^\[/ { in_features = 0 }
+        in_features && $0 ~ "^" name "[ \t]*=" { found = 1 } END { exit !found }' Cargo.toml
+}
+wanted=()   # tokio last: the fallback build drops it
+has_feature mio && wanted+=(mio)
+if [[ " $SERVERS " == *" wscore-tokio "* ]] && has_feature tokio; then wanted+=(tokio); fi
+wscore_built=0
+wscore_tokio_built=0
+if [[ " $SERVERS " == *" wscore-"* ]]; then
+    build_examples() {
+        local list
+        list=$(IFS=,; echo "$*")
+        log "building the root crate's examples (release${list:+ --features $list})"
+        cargo build --quiet --release --examples ${list:+--features "$list"}
+    }
+    if build_examples "${wanted[@]}"; then
+        wscore_built=1
+        [[ " ${wanted[*]} " == *" tokio "* ]] && wscore_tokio_built=1
+    elif [[ " ${wanted[*]} " == *" tokio "* ]] && build_examples "${wanted[@]:0:${#wanted[@]}-1}"; then
+        # The tokio driver is being written: its failing build must not take the other wscore servers.
+        wscore_built=1
+        note "the root crate did not build with --features tokio (built without it): wscore-tokio skipped"
+    else
+        note "the root crate did not build: wscore servers skipped"
+    fi
+    if (( wscore_built )) && [[ " $SERVERS " == *" wscore-tokio "* ]] && ! has_feature tokio; then
+        note "Cargo.toml has no tokio feature: wscore-tokio skipped"
+    fi
 fi
 
 # ---- limits -----------------------------------------------------------------------------------------
@@ -88,8 +117,10 @@ server_command() {
             else
                 cmd=("$ECHO_SERVER" --addr "$addr" --driver blocking --max-connections 20000)
             fi ;;
+        wscore-tokio) cmd=("$ECHO_SERVER" --addr "$addr" --driver tokio --max-connections 20000) ;;
         fastwebsockets) cmd=("$PEERS/fastwebsockets-echo" --addr "$addr") ;;
         tokio-tungstenite) cmd=("$PEERS/tokio-tungstenite-echo" --addr "$addr") ;;
+        tokio-websockets) cmd=("$PEERS/tokio-websockets-echo" --addr "$addr") ;;
         *) log "unknown server $name"; return 1 ;;
     esac
 }
@@ -201,14 +232,17 @@ for server in $SERVERS; do
     if [[ $server == wscore-* ]] && (( ! wscore_built )); then
         continue
     fi
+    if [[ $server == wscore-tokio ]] && (( ! wscore_tokio_built )); then
+        continue   # the note says why
+    fi
     log "$server"
     fallback=0
     status=0
     start_server "$server" || status=$?
     case "$server,$status" in
         *,0) ;;
-        wscore-mio,1)
-            note "wscore-mio skipped: echo_server rejects --driver mio ($(tail -n 1 "$work/$server.err"))"
+        wscore-mio,1 | wscore-tokio,1)
+            note "$server skipped: echo_server rejects --driver ${server#wscore-} ($(tail -n 1 "$work/$server.err"))"
             continue ;;
         wscore-blocking,1)
             note "wscore-blocking: echo_server rejects --driver, so it ran without it (the blocking server)"
@@ -234,24 +268,36 @@ for server in $SERVERS; do
 done
 
 # ---- table ------------------------------------------------------------------------------------------
-# cell SERVER KEY [mb]: the value with its ratio to the baseline; † marks a load generator ≥ 90 % busy.
+# busy SERVER KEY: true if the load generator was ≥ 90 % busy in that server's run of that workload.
+busy() {
+    local c=${R[$1|$2.cpu]:-}
+    [[ -n "$c" ]] && awk -v c="$c" 'BEGIN { exit !(c >= 0.9) }'
+}
+
+# cell SERVER KEY: the value; † marks a load generator ≥ 90 % busy.
 cell() {
-    local server=$1 key=$2 v base busy=""
+    local server=$1 key=$2 v mark=""
     v=${R[$server|$key]:-}
-    base=${R[$BASELINE|$key]:-}
     if [[ -z "$v" ]]; then echo "—"; return; fi
     if [[ "$v" == error ]]; then echo "error"; return; fi
-    if [[ -n "${R[$server|$key.cpu]:-}" ]] &&
-        awk -v c="${R[$server|$key.cpu]}" 'BEGIN { exit !(c >= 0.9) }'; then
-        busy=" †"
-    fi
-    awk -v v="$v" -v b="$base" -v busy="$busy" -v key="$key" 'BEGIN {
+    if busy "$server" "$key"; then mark=" †"; fi
+    awk -v v="$v" -v mark="$mark" -v key="$key" 'BEGIN {
         if (key == "p50" || key == "p99" || key == "rss" || key == "rss_per") s = sprintf("%.1f", v)
         else if (v >= 100000) s = sprintf("%.0fk", v / 1000)
         else if (v >= 1000) s = sprintf("%.1fk", v / 1000)
         else s = sprintf("%.1f", v)
-        if (b != "" && b != "error" && b + 0 > 0) s = s sprintf(" (%.2f×)", v / b)
-        print s busy
+        print s mark
+    }'
+}
+
+# ratio SERVER BASELINE KEY: SERVER's value ÷ BASELINE's; † if either run had the load generator busy.
+ratio() {
+    local v=${R[$1|$3]:-} b=${R[$2|$3]:-} mark=""
+    if [[ -z "$v" || -z "$b" ]]; then echo "—"; return; fi
+    if [[ "$v" == error || "$b" == error ]]; then echo "error"; return; fi
+    if busy "$1" "$3" || busy "$2" "$3"; then mark=" †"; fi
+    awk -v v="$v" -v b="$b" -v mark="$mark" 'BEGIN {
+        if (b + 0 > 0) printf "%.2f×%s\n", v / b, mark; else print "—"
     }'
 }
 
@@ -283,16 +329,19 @@ peer_version() {
         benches/peers/Cargo.lock
 }
 
+baselines=()
+for b in $BASELINES; do
+    [[ " ${ran[*]} " == *" $b "* ]] && baselines+=("$b")
+done
+# One worker per core the servers are pinned to (tokio's default follows the affinity).
+workers=$(taskset -c "$SERVER_CORE" nproc 2>/dev/null || echo '?')
+
 echo
 echo "## Echo servers, $(date -u +%Y-%m-%d) ($(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- src examples Cargo.toml 2>/dev/null || echo ' + uncommitted changes'))"
 echo
 echo "${DURATION} s per workload after ${WARMUP} s of warm-up; server on core $SERVER_CORE, tools/loadgen on core $LOAD_CORE."
-echo "fastwebsockets $(peer_version fastwebsockets), tokio-tungstenite $(peer_version tokio-tungstenite), current-thread tokio $(peer_version tokio)."
-if [[ " ${ran[*]} " == *" $BASELINE "* ]]; then
-    echo "(×) = this server ÷ $BASELINE in this run; † = the load generator was ≥ 90 % busy (the client may be the limit)."
-else
-    echo "No $BASELINE in this run, so no ratios; † = the load generator was ≥ 90 % busy (the client may be the limit)."
-fi
+echo "fastwebsockets $(peer_version fastwebsockets), tokio-tungstenite $(peer_version tokio-tungstenite), tokio-websockets $(peer_version tokio-websockets); the peers on a multi-thread tokio $(peer_version tokio) runtime, $workers worker(s)."
+echo "† = the load generator was ≥ 90 % busy (the client may be the limit)."
 echo
 header="| workload |"
 rule="|---|"
@@ -303,6 +352,28 @@ for row in "${rows[@]}"; do
     line="| ${LABEL[$row]} |"
     for server in "${ran[@]}"; do line+=" $(cell "$server" "$row") |"; done
     echo "$line"
+done
+if (( ${#baselines[@]} == 0 )); then
+    echo
+    echo "No baseline ($BASELINES) ran, so no ratios."
+fi
+for b in "${baselines[@]}"; do
+    others=()
+    for server in "${ran[@]}"; do [[ $server == "$b" ]] || others+=("$server"); done
+    (( ${#others[@]} )) || continue
+    echo
+    echo "### ÷ $b (this run; † = the load generator was ≥ 90 % busy in either run)"
+    echo
+    header="| workload |"
+    rule="|---|"
+    for server in "${others[@]}"; do header+=" $server |"; rule+="---|"; done
+    echo "$header"
+    echo "$rule"
+    for row in "${rows[@]}"; do
+        line="| ${LABEL[$row]} |"
+        for server in "${others[@]}"; do line+=" $(ratio "$server" "$b" "$row") |"; done
+        echo "$line"
+    done
 done
 if (( ${#NOTES[@]} )); then
     echo

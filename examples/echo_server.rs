@@ -39,9 +39,17 @@ type Tls = Option<std::convert::Infallible>;
 
 const PAGE: &str = include_str!("echo_page.html");
 
+/// Which driver serves: `--driver blocking|mio|tokio`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Driver {
+    Blocking,
+    Mio,
+    Tokio,
+}
+
 struct Options {
     addr: String,
-    mio: bool,
+    driver: Driver,
     threads: usize,
     max_connections: Option<usize>,
     config: Config,
@@ -63,11 +71,13 @@ fn main() -> std::io::Result<()> {
         },
     };
     let tls = tls_acceptor(&options);
-    #[cfg(feature = "mio")]
-    if options.mio {
-        return event_loop::run(&options, origins, tls);
+    match options.driver {
+        #[cfg(feature = "mio")]
+        Driver::Mio => event_loop::run(&options, origins, tls),
+        #[cfg(feature = "tokio")]
+        Driver::Tokio => tokio_server::run(&options, origins, tls),
+        _ => serve_blocking(&options, origins, tls),
     }
-    serve_blocking(&options, origins, tls)
 }
 
 /// The TLS identity from `--tls-cert` and `--tls-key`, if given; exits with a clear line if it cannot
@@ -179,7 +189,11 @@ fn refuse(mut stream: TcpStream) {
 fn parse_options(mut args: impl Iterator<Item = String>) -> Options {
     let mut options = Options {
         addr: "127.0.0.1:9001".to_owned(),
-        mio: cfg!(feature = "mio"),
+        driver: if cfg!(feature = "mio") {
+            Driver::Mio
+        } else {
+            Driver::Blocking
+        },
         threads: 1,
         max_connections: None,
         // Autobahn's 9.x cases send 16 MiB messages; allow well beyond that.
@@ -204,9 +218,12 @@ fn parse_options(mut args: impl Iterator<Item = String>) -> Options {
             ("--threads", Some(value)) if value.parse::<usize>().is_ok_and(|n| n > 0) => {
                 options.threads = value.parse().unwrap_or(1)
             }
-            ("--driver", Some(value)) if value == "blocking" => options.mio = false,
+            ("--driver", Some(value)) if value == "blocking" => options.driver = Driver::Blocking,
             ("--driver", Some(value)) if value == "mio" && cfg!(feature = "mio") => {
-                options.mio = true
+                options.driver = Driver::Mio
+            }
+            ("--driver", Some(value)) if value == "tokio" && cfg!(feature = "tokio") => {
+                options.driver = Driver::Tokio
             }
             ("--handshake-timeout-ms", Some(value)) if value.parse::<u64>().is_ok() => {
                 let ms = value.parse().unwrap_or_default();
@@ -222,11 +239,11 @@ fn parse_options(mut args: impl Iterator<Item = String>) -> Options {
             ("--tls-key", Some(value)) => options.tls_key = Some(value),
             _ => {
                 eprintln!(
-                    "usage: echo_server [--addr HOST:PORT] [--driver mio|blocking] [--threads N] \
+                    "usage: echo_server [--addr HOST:PORT] [--driver mio|blocking|tokio] [--threads N] \
                      [--max-connections N] [--handshake-timeout-ms MS] [--idle-timeout-ms MS] \
                      [--origin ORIGIN]... [--tls-cert PEM --tls-key PEM] [--trace]\n\
-                     (--driver mio needs the mio feature, --tls-cert the tls feature: \
-                     cargo run --features mio,tls ...)"
+                     (--driver mio needs the mio feature, --driver tokio the tokio feature, \
+                     --tls-cert the tls feature: cargo run --features mio,tokio,tls ...)"
                 );
                 std::process::exit(2);
             }
@@ -379,5 +396,142 @@ mod event_loop {
             ),
             _ => serve(listeners, options.config.clone(), loop_config, make),
         }
+    }
+}
+
+/// The tokio driver (the `tokio` feature): a task per connection on a multi-thread runtime with
+/// `--threads` workers.
+#[cfg(feature = "tokio")]
+mod tokio_server {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpStream};
+    use wscore::driver::tokio::{accept_with, Accepted};
+    use wscore::handshake::{AllowedOrigins, HttpResponse};
+    use wscore::{Config, Error, Event};
+
+    use super::{announce, page, policy, Options, Slot, Tls};
+
+    pub(super) fn run(
+        options: &Options,
+        origins: Option<Arc<AllowedOrigins>>,
+        tls: Tls,
+    ) -> std::io::Result<()> {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(options.threads)
+            .enable_all()
+            .build()?
+            .block_on(serve(options, origins, tls))
+    }
+
+    async fn serve(
+        options: &Options,
+        origins: Option<Arc<AllowedOrigins>>,
+        tls: Tls,
+    ) -> std::io::Result<()> {
+        let listener = TcpListener::bind(&options.addr).await?;
+        announce(listener.local_addr()?, tls.is_some());
+        #[cfg(feature = "tls")]
+        let tls =
+            tls.map(|acceptor| tokio_rustls::TlsAcceptor::from(Arc::clone(acceptor.config())));
+        let max_connections = options.max_connections.unwrap_or(10_000);
+        let live = Arc::new(AtomicUsize::new(0));
+        let config = Arc::new(options.config.clone());
+        loop {
+            let (stream, peer) = match listener.accept().await {
+                Ok(accepted) => accepted,
+                // Out of file descriptors, or a connection reset before it was accepted: keep serving.
+                Err(e) => {
+                    eprintln!("accept failed: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                    continue;
+                }
+            };
+            if live.load(Ordering::Relaxed) >= max_connections {
+                if tls.is_none() {
+                    tokio::spawn(refuse(stream));
+                }
+                continue;
+            }
+            live.fetch_add(1, Ordering::Relaxed);
+            let slot = Slot(Arc::clone(&live));
+            let (config, origins) = (Arc::clone(&config), origins.clone());
+            #[allow(clippy::clone_on_copy)]
+            let tls = tls.clone();
+            tokio::spawn(async move {
+                let _slot = slot;
+                if let Err(e) = serve_maybe_tls(stream, tls, &config, origins.as_deref()).await {
+                    eprintln!("{peer}: {e}");
+                }
+            });
+        }
+    }
+
+    #[cfg(feature = "tls")]
+    type Acceptor = Option<tokio_rustls::TlsAcceptor>;
+    #[cfg(not(feature = "tls"))]
+    type Acceptor = Tls;
+
+    async fn serve_maybe_tls(
+        stream: TcpStream,
+        tls: Acceptor,
+        config: &Config,
+        origins: Option<&AllowedOrigins>,
+    ) -> Result<(), Error> {
+        stream.set_nodelay(true)?;
+        match tls {
+            #[cfg(feature = "tls")]
+            Some(acceptor) => {
+                // The TLS handshake counts against the opening handshake's deadline.
+                let tls = tokio::time::timeout(config.handshake_timeout, acceptor.accept(stream))
+                    .await
+                    .map_err(|_| Error::HandshakeTimeout)??;
+                echo(tls, config, origins).await
+            }
+            _ => echo(stream, config, origins).await,
+        }
+    }
+
+    async fn echo<S: AsyncRead + AsyncWrite + Unpin>(
+        stream: S,
+        config: &Config,
+        origins: Option<&AllowedOrigins>,
+    ) -> Result<(), Error> {
+        match accept_with(stream, config, |upgrade| policy(origins, upgrade)).await? {
+            Accepted::Http {
+                request,
+                mut stream,
+                ..
+            } => {
+                stream.write_all(&page(&request).to_bytes()).await?;
+                // TLS writes close_notify here, then the FIN.
+                let _ = stream.shutdown().await;
+                Ok(())
+            }
+            Accepted::WebSocket(mut ws) => {
+                // The event borrows the connection's buffer; the sender beside it echoes without a
+                // copy, and what it queues goes out with the next read.
+                while let Some((event, sender)) = ws.read_event().await? {
+                    match event {
+                        Event::Text(text) => sender.send_text(text)?,
+                        Event::Binary(data) => sender.send_binary(data)?,
+                        Event::Ping(_) | Event::Pong(_) | Event::Close(_) => {}
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Answers a connection over the limit with 503 and closes it.
+    async fn refuse(mut stream: TcpStream) {
+        let response = HttpResponse::new(503)
+            .header("Retry-After", "1")
+            .header("Content-Type", "text/plain")
+            .body("too many connections\n");
+        let _ = stream.write_all(&response.to_bytes()).await;
+        let _ = stream.shutdown().await;
     }
 }

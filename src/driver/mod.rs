@@ -3,5 +3,8 @@
 pub mod blocking;
 #[cfg(feature = "mio")]
 pub mod mio;
+mod step;
 #[cfg(feature = "tls")]
 pub mod tls;
+#[cfg(feature = "tokio")]
+pub mod tokio;

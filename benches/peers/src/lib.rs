@@ -1,5 +1,4 @@
-//! What the peer echo servers share: their one flag and a single-threaded runtime, so that each runs
-//! on one core like wscore's event loop.
+//! What the peer echo servers share: their one flag, their limits, and the runtime they run on.
 
 use std::future::Future;
 
@@ -19,17 +18,20 @@ pub fn addr_from_args(name: &str) -> String {
     addr
 }
 
-/// Runs `server` on a current-thread tokio runtime: one thread, like the loop it is compared with.
-pub fn run_current_thread<F: Future<Output = std::io::Result<()>>>(
-    server: F,
-) -> std::io::Result<()> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_io()
+/// Runs `server` on a multi-thread tokio runtime, the one `#[tokio::main]` builds and the one wscore's
+/// tokio driver is compared on. The worker count is tokio's default, `available_parallelism()`, which
+/// on Linux follows the process's CPU affinity: under benches/echo.sh's `taskset -c SERVER_CORE` that is
+/// one worker per pinned core (one, by default), so every server still gets the same core budget. As
+/// with `#[tokio::main]`, `server` itself (the accept loop) runs on this thread in `block_on` and the
+/// connections' tasks on the workers.
+pub fn run_multi_thread<F: Future<Output = std::io::Result<()>>>(server: F) -> std::io::Result<()> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
         .build()?
         .block_on(server)
 }
 
-/// Limits for both peers: 64 MiB messages (their defaults, set here so a change of default cannot make
+/// Limits for every peer: 64 MiB messages (their defaults, set here so a change of default cannot make
 /// the 64 KiB workload fail) and 16 MiB frames.
 pub const MAX_MESSAGE: usize = 64 << 20;
 pub const MAX_FRAME: usize = 16 << 20;

@@ -5,11 +5,11 @@ use std::io::{self, ErrorKind};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
-use super::io::{is_timeout, Timeouts};
+use super::io::Timeouts;
 use super::{MaybeTls, Transport, WebSocket};
+use crate::driver::step::{handshake_read, Handshake};
 use crate::handshake::{
-    ClientHandshake, ClientOptions, Decision, Incoming, Request, Response, ServerHandshake,
-    Upgrade, WsUrl,
+    ClientHandshake, ClientOptions, Decision, Incoming, Request, ServerHandshake, Upgrade, WsUrl,
 };
 use crate::{Config, Connection, Error, Role};
 
@@ -230,42 +230,6 @@ fn client_from<S: Transport>(
     Ok(ws)
 }
 
-/// The shape both sans-IO handshakes share, so one loop drives either.
-trait Handshake {
-    type Outcome;
-    fn receive(&mut self, bytes: &[u8]);
-    fn receive_eof(&mut self);
-    fn poll(&mut self) -> Result<Option<Self::Outcome>, Error>;
-    fn poll_timeout(&self) -> Option<Instant>;
-    fn handle_timeout(&mut self, now: Instant) -> Result<(), Error>;
-}
-
-macro_rules! handshake {
-    ($type:ty, $outcome:ty) => {
-        impl Handshake for $type {
-            type Outcome = $outcome;
-            fn receive(&mut self, bytes: &[u8]) {
-                <$type>::receive(self, bytes)
-            }
-            fn receive_eof(&mut self) {
-                <$type>::receive_eof(self)
-            }
-            fn poll(&mut self) -> Result<Option<$outcome>, Error> {
-                <$type>::poll(self)
-            }
-            fn poll_timeout(&self) -> Option<Instant> {
-                <$type>::poll_timeout(self)
-            }
-            fn handle_timeout(&mut self, now: Instant) -> Result<(), Error> {
-                <$type>::handle_timeout(self, now)
-            }
-        }
-    };
-}
-
-handshake!(ServerHandshake, Incoming);
-handshake!(ClientHandshake, Response);
-
 /// Reads until the handshake decides, sleeping in each read no longer than its deadline.
 fn drive<S: Transport, H: Handshake>(
     stream: &mut S,
@@ -282,11 +246,7 @@ fn drive<S: Transport, H: Handshake>(
             handshake.handle_timeout(Instant::now())?;
         }
         timeouts.read(stream, deadline)?;
-        match stream.read(&mut chunk) {
-            Ok(0) => handshake.receive_eof(),
-            Ok(n) => handshake.receive(&chunk[..n]),
-            Err(e) if is_timeout(&e) || e.kind() == ErrorKind::Interrupted => {}
-            Err(e) => return Err(e.into()),
-        }
+        let read = stream.read(&mut chunk);
+        handshake_read(handshake, read, &chunk)?;
     }
 }

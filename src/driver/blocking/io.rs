@@ -6,6 +6,7 @@ use std::io::{self, ErrorKind};
 use std::time::{Duration, Instant};
 
 use super::Transport;
+use crate::driver::step;
 use crate::{Connection, Error};
 
 /// What a reader does next.
@@ -40,35 +41,13 @@ pub(crate) fn next_step<S: Transport>(
     Ok(Next::Read(connection.poll_timeout()))
 }
 
-/// Hands what a read returned to the connection (`deliver` records `n` bytes), then tells it the time:
-/// that stamps the traffic and fires the timers that are due, such as the one a timed-out read waited
-/// for.
+/// Hands what a read returned to the connection at the system clock's time (see [`step::after_read`]).
 pub(crate) fn after_read(
     connection: &mut Connection,
     result: io::Result<usize>,
     deliver: impl FnOnce(&mut Connection, usize),
 ) -> Result<(), Error> {
-    let outcome = match result {
-        Ok(0) => connection.receive_eof(),
-        Ok(n) => {
-            deliver(connection, n);
-            Ok(())
-        }
-        Err(e) if is_timeout(&e) || e.kind() == ErrorKind::Interrupted => Ok(()),
-        // A peer that closes right after the close handshake may reset rather than end the stream; the
-        // connection decides whether that was clean.
-        Err(e)
-            if matches!(
-                e.kind(),
-                ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted
-            ) =>
-        {
-            connection.receive_eof().map_err(|_| e.into())
-        }
-        Err(e) => Err(e.into()),
-    };
-    connection.handle_timeout(Instant::now());
-    outcome
+    step::after_read(connection, result, Instant::now(), deliver)
 }
 
 /// Writes everything queued, waiting no longer than the connection's deadlines. A write that runs out
@@ -132,17 +111,7 @@ pub(crate) fn due_timers(connection: &mut Connection) -> Option<Instant> {
     connection.poll_timeout()
 }
 
-/// The error that ended a drained connection, if it has not been reported yet.
-pub(crate) fn drained_error(connection: &mut Connection) -> Error {
-    match connection.poll_event() {
-        Err(error) => error,
-        Ok(_) => Error::Closed,
-    }
-}
-
-pub(crate) fn is_timeout(e: &io::Error) -> bool {
-    matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)
-}
+pub(crate) use step::{drained_error, is_timeout};
 
 /// The timeouts last set on a stream. Setting one is a system call, so it is made only when the next
 /// deadline needs a shorter wait than the one set, or a much longer one (waking early costs one loop).

@@ -8,7 +8,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 fn main() -> std::io::Result<()> {
     let addr = peers::addr_from_args("tokio-tungstenite-echo");
-    peers::run_current_thread(async move {
+    peers::run_multi_thread(async move {
         let listener = TcpListener::bind(&addr).await?;
         println!("listening on {}", listener.local_addr()?);
         loop {

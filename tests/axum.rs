@@ -3,63 +3,19 @@
 //! blocking client talks to it over loopback.
 #![cfg(all(feature = "tokio", feature = "http"))]
 
-use std::io::{BufRead, Read, Write};
+mod common;
+
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use common::EchoServer;
 use wscore::driver::blocking::connect;
 use wscore::{CloseCode, Message};
 
-/// The example running on a free port, killed when dropped (also when a test fails).
-struct AxumEcho {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl AxumEcho {
-    fn start() -> AxumEcho {
-        // This binary is target/<profile>/deps/<name>; the examples are in target/<profile>/examples.
-        let exe = std::env::current_exe().unwrap();
-        let profile_dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
-        let binary = profile_dir.join("examples").join("axum_echo");
-        let mut child = Command::new(&binary)
-            .args(["--addr", "127.0.0.1:0"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", binary.display()));
-        let stdout = child.stdout.take().unwrap();
-        let mut server = AxumEcho {
-            child,
-            addr: "0.0.0.0:0".parse().unwrap(),
-        };
-        let mut line = String::new();
-        std::io::BufReader::new(stdout)
-            .read_line(&mut line)
-            .unwrap();
-        // "echo server on ws://127.0.0.1:PORT/ws — open http://127.0.0.1:PORT/ in a browser"
-        let addr = line
-            .split("://")
-            .nth(1)
-            .and_then(|rest| rest.split('/').next())
-            .unwrap_or_else(|| {
-                panic!(
-                    "unexpected first line: {line:?} (`cargo test` builds the example; \
-                     before `cargo test --test axum` alone, `cargo build --example axum_echo`)"
-                )
-            });
-        server.addr = addr.parse().unwrap();
-        server
-    }
-}
-
-impl Drop for AxumEcho {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The example on a free port, killed when dropped.
+fn start() -> EchoServer {
+    EchoServer::start_example("axum_echo", &[])
 }
 
 /// One HTTP/1.1 exchange: the response's status, lowercased header lines and body (by its
@@ -115,7 +71,7 @@ const UPGRADE: &str = "GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket
 
 #[test]
 fn serves_the_page_at_the_root() {
-    let server = AxumEcho::start();
+    let server = start();
     let (status, headers, body) =
         exchange(server.addr, "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
     assert_eq!(status, 200);
@@ -130,7 +86,7 @@ fn serves_the_page_at_the_root() {
 
 #[test]
 fn echoes_text_and_binary_byte_exact_then_closes_with_1000() {
-    let server = AxumEcho::start();
+    let server = start();
     let mut ws = connect(&format!("ws://{}/ws", server.addr)).unwrap();
     ws.send(Message::from("héllo ☃")).unwrap();
     assert_eq!(ws.read().unwrap(), Some(Message::Text("héllo ☃".into())));
@@ -156,7 +112,7 @@ fn echoes_text_and_binary_byte_exact_then_closes_with_1000() {
 
 #[test]
 fn the_101_is_the_cores() {
-    let server = AxumEcho::start();
+    let server = start();
     let (status, headers, _) = exchange(server.addr, UPGRADE);
     assert_eq!(status, 101);
     assert_eq!(header(&headers, "upgrade"), Some("websocket"));
@@ -169,7 +125,7 @@ fn the_101_is_the_cores() {
 
 #[test]
 fn another_version_is_refused_with_426_naming_13() {
-    let server = AxumEcho::start();
+    let server = start();
     let request = UPGRADE.replace("Sec-WebSocket-Version: 13", "Sec-WebSocket-Version: 8");
     let (status, headers, body) = exchange(server.addr, &request);
     assert_eq!(status, 426);
@@ -182,7 +138,7 @@ fn another_version_is_refused_with_426_naming_13() {
 
 #[test]
 fn a_bad_upgrade_is_refused_with_the_cores_400() {
-    let server = AxumEcho::start();
+    let server = start();
     for (request, reason) in [
         (
             UPGRADE.replace("Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n", ""),
@@ -204,7 +160,7 @@ fn a_bad_upgrade_is_refused_with_the_cores_400() {
 
 #[test]
 fn a_plain_get_of_the_websocket_url_is_answered_426() {
-    let server = AxumEcho::start();
+    let server = start();
     let (status, headers, _) = exchange(server.addr, "GET /ws HTTP/1.1\r\nHost: localhost\r\n\r\n");
     assert_eq!(status, 426);
     assert_eq!(header(&headers, "upgrade"), Some("websocket"));
@@ -217,7 +173,7 @@ fn negotiates_permessage_deflate_through_axum_and_echoes_compressed() {
     use wscore::driver::blocking::connect_with;
     use wscore::handshake::ClientOptions;
 
-    let server = AxumEcho::start();
+    let server = start();
     let config = wscore::Config::default().deflate(Deflate::default());
     let url = format!("ws://{}/ws", server.addr);
     let mut ws = connect_with(&url, &ClientOptions::default(), &config).unwrap();

@@ -191,7 +191,8 @@ pub fn read_until_eof(stream: &mut TcpStream) -> Vec<u8> {
 
 // ---- The echo server example, run as a child process. ----
 
-/// The `echo_server` example running as a child process, killed when dropped (also when a test fails).
+/// An echo example (`echo_server`, `axum_echo`) running as a child process, killed when dropped (also
+/// when a test fails).
 #[allow(dead_code)]
 pub struct EchoServer {
     child: std::process::Child,
@@ -201,15 +202,21 @@ pub struct EchoServer {
 
 #[allow(dead_code)]
 impl EchoServer {
-    /// Starts the example built beside this test binary (`cargo test` builds the examples) on a free
-    /// port, with extra command-line flags.
+    /// Starts the `echo_server` example built beside this test binary (`cargo test` builds the
+    /// examples) on a free port, with extra command-line flags.
     pub fn start(flags: &[&str]) -> EchoServer {
+        EchoServer::start_example("echo_server", flags)
+    }
+
+    /// Starts another example that takes `--addr` and names its address on its first line as
+    /// `echo_server` does.
+    pub fn start_example(example: &str, flags: &[&str]) -> EchoServer {
         use std::io::BufRead;
         use std::process::{Command, Stdio};
         // This binary is target/<profile>/deps/<name>; the examples are in target/<profile>/examples.
         let exe = std::env::current_exe().unwrap();
         let profile_dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
-        let binary = profile_dir.join("examples").join("echo_server");
+        let binary = profile_dir.join("examples").join(example);
         let mut child = Command::new(&binary)
             .args(["--addr", "127.0.0.1:0"])
             .args(flags)
@@ -233,7 +240,12 @@ impl EchoServer {
             .split("://")
             .nth(1)
             .and_then(|rest| rest.split('/').next())
-            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"));
+            .unwrap_or_else(|| {
+                panic!(
+                    "unexpected first line: {line:?} (`cargo test` builds the examples; before \
+                     `cargo test --test NAME` alone, `cargo build --example {example}`)"
+                )
+            });
         guard.addr = addr.parse().unwrap();
         guard
     }

@@ -58,8 +58,15 @@ pub use error::Error;
 pub use message::Message;
 pub use send::{MessageKind, Sender};
 
-/// The README's examples, compiled and run as doctests so they stay true (with the `mio` and `tls`
-/// features, which some of them use; the README's test command enables every feature).
-#[cfg(all(doctest, feature = "mio", feature = "tls"))]
+/// The README's examples, compiled and run as doctests so they stay true (with the `mio`, `tls`,
+/// `tokio` and `http` features, which some of them use; the README's test command enables every
+/// feature).
+#[cfg(all(
+    doctest,
+    feature = "mio",
+    feature = "tls",
+    feature = "tokio",
+    feature = "http"
+))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;

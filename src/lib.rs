@@ -11,6 +11,8 @@
 //! - [`driver::blocking`]: a server and a client over any `Read + Write` stream.
 //! - [`trace`]: every frame in both directions, for debugging, when [`Config::trace`] is set.
 //! - `driver::mio` (feature `mio`): an event loop for many connections per thread.
+//! - `driver::tokio` (feature `tokio`): `Stream`/`Sink` over any `AsyncRead + AsyncWrite`, for tokio
+//!   services (with `http`, upgrades that hyper or axum answered).
 //! - `driver::tls` (feature `tls`): `wss://` and `https://` for both drivers, with rustls.
 //!
 //! A server answering one upgrade over a blocking stream:
@@ -59,7 +61,7 @@ pub use message::Message;
 pub use send::{MessageKind, Sender};
 
 /// The README's examples, compiled and run as doctests so they stay true (with the `mio` and `tls`
-/// features, which some of them use; the README's test command enables every feature).
-#[cfg(all(doctest, feature = "mio", feature = "tls"))]
+/// features, and `tokio`, which some of them use; the README's test command enables every feature).
+#[cfg(all(doctest, feature = "mio", feature = "tls", feature = "tokio"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;

@@ -1,24 +1,29 @@
 #!/usr/bin/env bash
 # Runs the Autobahn TestSuite against wscore and checks the reports strictly (autobahn/check.py):
 #
-#   pass                         driver    cases                  spec
-#   server role  wscore-mio      mio       all 517                fuzzingclient-mio.json       (9001)
-#   server role  wscore-blocking blocking  all 517                fuzzingclient-blocking.json  (9003)
-#   server role  wscore-mio-tls  mio, wss  1.* to 11.* (301)      fuzzingclient-tls.json       (9011)
-#   client role  wscore-mio      mio       all 517                fuzzingserver-mio.json       (9002)
-#   client role  wscore-blocking blocking  1.* to 11.* (301)      fuzzingserver-blocking.json  (9004)
-#   client role  wscore-mio-tls  mio, wss  1.* to 11.* (301)      fuzzingserver-tls.json       (9012)
+#   pass                           driver      cases                  spec
+#   server role  wscore-mio        mio         all 517                fuzzingclient-mio.json        (9001)
+#   server role  wscore-tokio      tokio       all 517                fuzzingclient-tokio.json      (9005)
+#   server role  wscore-blocking   blocking    1.* to 11.* (301)      fuzzingclient-blocking.json   (9003)
+#   server role  wscore-mio-tls    mio, wss    1.* to 11.* (301)      fuzzingclient-tls.json        (9011)
+#   server role  wscore-tokio-tls  tokio, wss  1.* to 11.* (301)      fuzzingclient-tokio-tls.json  (9015)
+#   client role  wscore-mio        mio         all 517                fuzzingserver-mio.json        (9002)
+#   client role  wscore-tokio      tokio       all 517                fuzzingserver-tokio.json      (9006)
+#   client role  wscore-blocking   blocking    1.* to 11.* (301)      fuzzingserver-blocking.json   (9004)
+#   client role  wscore-mio-tls    mio, wss    1.* to 11.* (301)      fuzzingserver-tls.json        (9012)
+#   client role  wscore-tokio-tls  tokio, wss  1.* to 11.* (301)      fuzzingserver-tokio-tls.json  (9016)
 #
-# 12.* and 13.* (permessage-deflate) run in both roles on the mio driver and in the server role on the
-# blocking one: compression lives in the core, so the other passes would repeat the same code over
-# another transport, at minutes each. The servers and clients are built with the `deflate` feature and
+# 12.* and 13.* (permessage-deflate) run in both roles on the mio and tokio drivers: compression lives
+# in the core, so the other passes would repeat the same code over another transport, at minutes each
+# (the blocking server pass ran them too until the tokio passes came; its 12.* took most of its time). The servers and clients are built with the `deflate` feature and
 # turn it on; `tls` for the wss:// passes, which use a self-signed certificate for localhost and
 # 127.0.0.1 made here with openssl (installed with apt-get if missing) in autobahn/tls/.
 #
 # wstest is single-threaded Python and the suite's own work dominates (measured: a 517-case server pass
-# is ~60 % 12.*, the client passes about half as long), so the passes run in three lanes at once that
-# the two cores share: the mio server; the blocking and TLS servers; the three client passes. Three
-# lanes keep both cores busy to the end, where two left one idle for a third of the run. Reports land in autobahn/reports/<spec outdir>/ (index.html for
+# is ~60 % 12.*, the client passes about half as long), so the passes run in four lanes at once that
+# the two cores share: the mio server; the tokio server; the blocking and both TLS servers; the five
+# client passes. Each lane is sized so that both cores stay busy to the end. Reports land in
+# autobahn/reports/<spec outdir>/ (index.html for
 # people, index.json for check.py). WSCORE_AUTOBAHN_PORT_OFFSET (default 0) moves every port, so that
 # two runs on one machine (two work trees) do not meet on the same ports.
 set -euo pipefail
@@ -27,7 +32,8 @@ offset="${WSCORE_AUTOBAHN_PORT_OFFSET:-0}"
 port() { echo $(( $1 + offset )); }
 specs="$(mktemp -d)"
 # The specs with their ports moved by the offset (their paths stay relative to the repository).
-for spec in fuzzingclient-mio fuzzingclient-blocking fuzzingclient-tls fuzzingserver-mio fuzzingserver-blocking fuzzingserver-tls; do
+for spec in fuzzingclient-mio fuzzingclient-blocking fuzzingclient-tls fuzzingclient-tokio fuzzingclient-tokio-tls \
+  fuzzingserver-mio fuzzingserver-blocking fuzzingserver-tls fuzzingserver-tokio fuzzingserver-tokio-tls; do
   python3 -c 'import re, sys; off = int(sys.argv[1]); sys.stdout.write(re.sub(r"127\.0\.0\.1:(\d+)", lambda m: "127.0.0.1:%d" % (int(m.group(1)) + off), sys.stdin.read()))' \
     "$offset" <"autobahn/$spec.json" >"$specs/$spec.json"
 done
@@ -42,7 +48,7 @@ mkdir -p autobahn/tls
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=localhost \
   -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" -addext "basicConstraints=critical,CA:FALSE" \
   -keyout autobahn/tls/key.pem -out autobahn/tls/cert.pem 2>/dev/null
-cargo build --release --features mio,tls,deflate --example echo_server --example autobahn_client
+cargo build --release --features mio,tokio,tls,deflate --example echo_server --example autobahn_client
 rm -rf autobahn/reports
 pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; rm -rf "$specs"; }
@@ -65,7 +71,11 @@ pids+=($!)
 pids+=($!)
 "$bin/echo_server" --addr "127.0.0.1:$(port 9011)" --driver mio "${tls[@]}" >autobahn/echo_server_mio_tls.log 2>&1 &
 pids+=($!)
-for p in 9001 9003 9011; do wait_for_port "$(port $p)"; done
+"$bin/echo_server" --addr "127.0.0.1:$(port 9005)" --driver tokio >autobahn/echo_server_tokio.log 2>&1 &
+pids+=($!)
+"$bin/echo_server" --addr "127.0.0.1:$(port 9015)" --driver tokio "${tls[@]}" >autobahn/echo_server_tokio_tls.log 2>&1 &
+pids+=($!)
+for p in 9001 9003 9011 9005 9015; do wait_for_port "$(port $p)"; done
 
 # A fuzzingserver in the background for one client pass; the client runs, then the server stops.
 client_pass() { # spec port url agent log [client flags...]
@@ -83,24 +93,32 @@ lane1() {
   "$wstest" -m fuzzingclient -s "$specs/fuzzingclient-mio.json" >autobahn/fuzzingclient-mio.log 2>&1
 }
 lane2() {
-  "$wstest" -m fuzzingclient -s "$specs/fuzzingclient-blocking.json" >autobahn/fuzzingclient-blocking.log 2>&1
-  "$wstest" -m fuzzingclient -s "$specs/fuzzingclient-tls.json" >autobahn/fuzzingclient-tls.log 2>&1
+  "$wstest" -m fuzzingclient -s "$specs/fuzzingclient-tokio.json" >autobahn/fuzzingclient-tokio.log 2>&1
 }
 lane3() {
+  "$wstest" -m fuzzingclient -s "$specs/fuzzingclient-blocking.json" >autobahn/fuzzingclient-blocking.log 2>&1
+  "$wstest" -m fuzzingclient -s "$specs/fuzzingclient-tls.json" >autobahn/fuzzingclient-tls.log 2>&1
+  "$wstest" -m fuzzingclient -s "$specs/fuzzingclient-tokio-tls.json" >autobahn/fuzzingclient-tokio-tls.log 2>&1
+}
+lane4() {
   client_pass fuzzingserver-mio 9002 "ws://127.0.0.1:$(port 9002)" wscore-mio autobahn_client_mio --driver mio
+  client_pass fuzzingserver-tokio 9006 "ws://127.0.0.1:$(port 9006)" wscore-tokio autobahn_client_tokio --driver tokio
   client_pass fuzzingserver-blocking 9004 "ws://127.0.0.1:$(port 9004)" wscore-blocking \
     autobahn_client_blocking --driver blocking
   client_pass fuzzingserver-tls 9012 "wss://127.0.0.1:$(port 9012)" wscore-mio-tls \
     autobahn_client_mio_tls --driver mio --ca autobahn/tls/cert.pem
+  client_pass fuzzingserver-tokio-tls 9016 "wss://127.0.0.1:$(port 9016)" wscore-tokio-tls \
+    autobahn_client_tokio_tls --driver tokio --ca autobahn/tls/cert.pem
 }
 
-echo "== three lanes: [server mio], [server blocking, server mio over TLS], [client mio, client blocking, client mio over TLS]"
+echo "== four lanes: [server mio], [server tokio], [server blocking, mio over TLS, tokio over TLS], [the five client passes]"
 started=$(date +%s)
 lane1 & lane1_pid=$!
 lane2 & lane2_pid=$!
 lane3 & lane3_pid=$!
+lane4 & lane4_pid=$!
 status=0
-for lane in 1 2 3; do
+for lane in 1 2 3 4; do
   pid_var="lane${lane}_pid"
   wait "${!pid_var}" || status=1
   echo "lane $lane done after $(( $(date +%s) - started )) s"
@@ -110,7 +128,8 @@ done
 r=autobahn/reports
 python3 autobahn/check.py \
   --cases 517 --agents wscore-mio server=$r/server-mio/index.json client=$r/client-mio/index.json \
-  --agents wscore-blocking server=$r/server-blocking/index.json \
-  --cases 301 --agents wscore-blocking client=$r/client-blocking/index.json \
-  --agents wscore-mio-tls server-tls=$r/server-tls/index.json client-tls=$r/client-tls/index.json
+  --agents wscore-tokio server=$r/server-tokio/index.json client=$r/client-tokio/index.json \
+  --cases 301 --agents wscore-blocking server=$r/server-blocking/index.json client=$r/client-blocking/index.json \
+  --agents wscore-mio-tls server-tls=$r/server-tls/index.json client-tls=$r/client-tls/index.json \
+  --agents wscore-tokio-tls server-tls=$r/server-tokio-tls/index.json client-tls=$r/client-tokio-tls/index.json
 exit "$status"

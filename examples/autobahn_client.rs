@@ -1,14 +1,14 @@
 //! The client side of the Autobahn TestSuite (`wstest -m fuzzingserver`): asks for the number of cases,
 //! runs each one echoing every message, then asks the suite to write its reports.
 //!
-//! `cargo run --release --features mio --example autobahn_client -- ws://127.0.0.1:9002 [agent] [--driver mio|blocking] [--ca PEM]`
+//! `cargo run --release --features mio --example autobahn_client -- ws://127.0.0.1:9002 [agent] [--driver mio|blocking|tokio] [--ca PEM]`
 //!
 //! A `wss://` URL (feature `tls`) runs the suite over TLS; `--ca PEM` trusts the certificates in that
 //! file (the suite's self-signed one) instead of Mozilla's roots.
 //!
 //! With `--driver mio` (needs the `mio` feature) the cases run one after another on an event loop, each
 //! case's connection opened from the previous one's `close`; with `--driver blocking` (the default) on
-//! the blocking driver.
+//! the blocking driver; with `--driver tokio` (the `tokio` feature) one after another on a tokio runtime.
 
 use wscore::driver::blocking::connect_with;
 use wscore::handshake::ClientOptions;
@@ -16,13 +16,13 @@ use wscore::{Config, Error, Event, Message};
 
 fn main() {
     let mut positional = Vec::new();
-    let mut mio = false;
+    let mut driver = String::from("blocking");
     let mut trace = false;
     let mut ca = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            "--driver" => mio = args.next().as_deref() == Some("mio"),
+            "--driver" => driver = args.next().unwrap_or_default(),
             "--trace" => trace = true,
             "--ca" => ca = args.next(),
             _ => positional.push(arg),
@@ -49,10 +49,10 @@ fn main() {
     // permessage-deflate when built with the feature, as browsers offer it.
     #[cfg(feature = "deflate")]
     let config = config.deflate(wscore::deflate::Deflate::default());
-    let result = if mio {
-        on_event_loop::run(base, &agent, config, options)
-    } else {
-        run(base, &agent, &config, &options)
+    let result = match driver.as_str() {
+        "mio" => on_event_loop::run(base, &agent, config, options),
+        "tokio" => on_tokio::run(base, &agent, &config, &options),
+        _ => run(base, &agent, &config, &options),
     };
     if let Err(e) = result {
         eprintln!("error: {e}");
@@ -230,6 +230,74 @@ mod on_event_loop {
             "ran {} cases as {agent} on the event loop",
             suite.count.unwrap_or(0)
         );
+        Ok(())
+    }
+}
+
+#[cfg(not(feature = "tokio"))]
+mod on_tokio {
+    pub(super) fn run(
+        _: &str,
+        _: &str,
+        _: &wscore::Config,
+        _: &wscore::handshake::ClientOptions,
+    ) -> Result<(), wscore::Error> {
+        Err(wscore::Error::Misuse(
+            "--driver tokio needs the tokio feature: cargo run --features tokio ...",
+        ))
+    }
+}
+
+/// The suite on the tokio driver, one case after another.
+#[cfg(feature = "tokio")]
+mod on_tokio {
+    use wscore::driver::tokio::connect_with;
+    use wscore::handshake::ClientOptions;
+    use wscore::{Config, Error, Event, Message};
+
+    use super::{case_url, reports_url};
+
+    pub(super) fn run(
+        base: &str,
+        agent: &str,
+        config: &Config,
+        options: &ClientOptions,
+    ) -> Result<(), Error> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?;
+        runtime.block_on(async {
+            let mut ws = connect_with(&format!("{base}/getCaseCount"), options, config).await?;
+            let mut count = None;
+            while let Some(message) = ws.read().await? {
+                if let Message::Text(text) = message {
+                    count = text.trim().parse::<u32>().ok();
+                }
+            }
+            let count = count
+                .ok_or_else(|| std::io::Error::other("the suite did not send a case count"))?;
+            eprintln!("running {count} cases as {agent} on tokio");
+            for case in 1..=count {
+                if let Err(e) = echo_case(&case_url(base, agent, case), config, options).await {
+                    // Failing the connection is the expected outcome of many cases.
+                    eprintln!("case {case}: {e}");
+                }
+            }
+            let mut ws = connect_with(&reports_url(base, agent), options, config).await?;
+            while ws.read().await?.is_some() {}
+            Ok(())
+        })
+    }
+
+    async fn echo_case(url: &str, config: &Config, options: &ClientOptions) -> Result<(), Error> {
+        let mut ws = connect_with(url, options, config).await?;
+        while let Some((event, sender)) = ws.read_event().await? {
+            match event {
+                Event::Text(text) => sender.send_text(text)?,
+                Event::Binary(data) => sender.send_binary(data)?,
+                _ => {}
+            }
+        }
         Ok(())
     }
 }

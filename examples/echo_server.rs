@@ -29,7 +29,7 @@ use std::time::Duration;
 use wscore::driver::blocking::{accept_with, Accepted, Transport};
 use wscore::handshake::{AllowedOrigins, Decision, HttpResponse, Request, Upgrade};
 use wscore::trace::Tracer;
-use wscore::{Config, Error, Event};
+use wscore::{Config, Error, Event, Sender};
 
 #[cfg(feature = "tls")]
 type Tls = Option<wscore::driver::tls::TlsAcceptor>;
@@ -292,14 +292,19 @@ fn serve<S: Transport>(
         Accepted::WebSocket(mut ws) => {
             // The event borrows the connection's buffer; the sender beside it echoes without a copy.
             while let Some((event, sender)) = ws.read_event()? {
-                match event {
-                    Event::Text(text) => sender.send_text(text)?,
-                    Event::Binary(data) => sender.send_binary(data)?,
-                    Event::Ping(_) | Event::Pong(_) | Event::Close(_) => {}
-                }
+                echo(event, sender)?;
             }
             Ok(())
         }
+    }
+}
+
+/// Echoes a text or binary message from the buffer it arrived in (the core answers pings and closes).
+fn echo(event: Event<'_>, sender: &mut Sender) -> Result<(), Error> {
+    match event {
+        Event::Text(text) => sender.send_text(text),
+        Event::Binary(data) => sender.send_binary(data),
+        Event::Ping(_) | Event::Pong(_) | Event::Close(_) => Ok(()),
     }
 }
 
@@ -357,11 +362,7 @@ mod event_loop {
 
         fn event(&mut self, _: &mut Context, _: ConnId, event: Event<'_>, sender: &mut Sender) {
             // The loop hands out no event while the output is full, so an answer is never refused.
-            let _ = match event {
-                Event::Text(text) => sender.send_text(text),
-                Event::Binary(data) => sender.send_binary(data),
-                Event::Ping(_) | Event::Pong(_) | Event::Close(_) => Ok(()),
-            };
+            let _ = super::echo(event, sender);
         }
     }
 
@@ -410,7 +411,7 @@ mod tokio_server {
     use tokio::net::{TcpListener, TcpStream};
     use wscore::driver::tokio::{accept_with, Accepted};
     use wscore::handshake::{AllowedOrigins, HttpResponse};
-    use wscore::{Config, Error, Event};
+    use wscore::{Config, Error};
 
     use super::{announce, page, policy, Options, Slot, Tls};
 
@@ -514,11 +515,7 @@ mod tokio_server {
                 // The event borrows the connection's buffer; the sender beside it echoes without a
                 // copy, and what it queues goes out with the next read.
                 while let Some((event, sender)) = ws.read_event().await? {
-                    match event {
-                        Event::Text(text) => sender.send_text(text)?,
-                        Event::Binary(data) => sender.send_binary(data)?,
-                        Event::Ping(_) | Event::Pong(_) | Event::Close(_) => {}
-                    }
+                    super::echo(event, sender)?;
                 }
                 Ok(())
             }

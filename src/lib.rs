@@ -11,6 +11,8 @@
 //! - [`driver::blocking`]: a server and a client over any `Read + Write` stream.
 //! - [`trace`]: every frame in both directions, for debugging, when [`Config::trace`] is set.
 //! - `driver::mio` (feature `mio`): an event loop for many connections per thread.
+//! - `driver::tokio` (feature `tokio`): `Stream`/`Sink` over any `AsyncRead + AsyncWrite`, for tokio
+//!   services (with `http`, upgrades that hyper or axum answered).
 //! - `driver::tls` (feature `tls`): `wss://` and `https://` for both drivers, with rustls.
 //!
 //! A server answering one upgrade over a blocking stream:

@@ -6,8 +6,10 @@
 use std::io::{self, ErrorKind};
 use std::time::Instant;
 
-use crate::handshake::{ClientHandshake, Incoming, Response, ServerHandshake};
-use crate::{Connection, Error};
+use crate::handshake::{
+    ClientHandshake, Decision, Incoming, Request, Response, ServerHandshake, Upgrade,
+};
+use crate::{Config, Connection, Error, Role};
 
 /// Hands what a read returned to the connection (`deliver` records `n` bytes), then tells it the time:
 /// that stamps the traffic and fires the timers that are due, such as the one a timed-out read waited
@@ -103,4 +105,55 @@ pub(crate) fn handshake_read<H: Handshake>(
         Err(e) => return Err(e.into()),
     }
     Ok(())
+}
+
+/// What a server does once the request head is read (or its reading failed), whatever its I/O.
+pub(crate) enum Answer {
+    /// A plain HTTP request, for the application.
+    Http(Request),
+    /// Write this response, shut down, and return the error: a bad request (400, 408, 426, 431) or the
+    /// policy's refusal.
+    Refuse(Vec<u8>, Error),
+    /// Write the 101, then run the connection.
+    Open(Opened),
+}
+
+/// An accepted upgrade: the 101 to write and the connection it opens.
+pub(crate) struct Opened {
+    pub(crate) response: Vec<u8>,
+    pub(crate) connection: Connection,
+    pub(crate) request: Request,
+    pub(crate) protocol: Option<String>,
+}
+
+/// Decides what the server answers: the policy sees an upgrade; a request that failed its checks gets
+/// its HTTP refusal; an I/O error gets nothing, since nobody may be there to read it.
+pub(crate) fn answer(
+    read: Result<Incoming, Error>,
+    config: &Config,
+    policy: impl FnOnce(&Upgrade) -> Decision,
+) -> Result<Answer, Error> {
+    let upgrade = match read {
+        Ok(Incoming::Http(request)) => return Ok(Answer::Http(request)),
+        Ok(Incoming::Upgrade(upgrade)) => upgrade,
+        Err(error) => {
+            return match error.http_response() {
+                Some(response) => Ok(Answer::Refuse(response.to_bytes(), error)),
+                None => Err(error),
+            }
+        }
+    };
+    let decision = policy(&upgrade);
+    let response = upgrade.respond(&decision)?;
+    match decision {
+        Decision::Refuse(refusal) => {
+            Ok(Answer::Refuse(response, Error::Refused(Box::new(refusal))))
+        }
+        Decision::Accept(acceptance) => Ok(Answer::Open(Opened {
+            response,
+            connection: Connection::with_extensions(Role::Server, config, upgrade.extensions()),
+            request: upgrade.request().clone(),
+            protocol: acceptance.protocol,
+        })),
+    }
 }

@@ -2,10 +2,11 @@
 # wscore against other implementations, over real sockets, in two passes: plain (http:// and ws://) and
 # over TLS (https:// and wss://), the same checks in each:
 #   - Chromium (Debian's, driven by playwright-core) loads the echo page from examples/echo_server on each
-#     driver and the chat page from examples/chat in two tabs               (browser.mjs)
+#     driver (blocking, mio, tokio) and the chat page from examples/chat in two tabs (browser.mjs)
 #   - Node's `ws` as a client of examples/echo_server on each driver          (ws_client.mjs)
-#   - examples/interop_client on each driver against a Node `ws` echo server  (ws_echo_server.mjs)
-# The examples are built with the `mio`, `tls` and `deflate` features (as for Autobahn, so CI builds
+#   - examples/interop_client (blocking, mio) against a Node `ws` echo server (ws_echo_server.mjs; the
+#     tokio client meets the Autobahn suite)
+# The examples are built with the `mio`, `tokio`, `tls` and `deflate` features (as for Autobahn, so CI builds
 # them once), so Chromium, which always offers permessage-deflate, talks compressed to our servers; the
 # Node checks run twice in each pass, without any extension and with permessage-deflate on both sides.
 #
@@ -55,8 +56,8 @@ if ! cmp -s "$interop/package-lock.json" "$stamp" 2>/dev/null; then
   cp "$interop/package-lock.json" "$stamp"
 fi
 
-say "build the examples (release; mio, tls and deflate features, as autobahn/run.sh)"
-cargo build --release --features mio,tls,deflate \
+say "build the examples (release; mio, tokio, tls and deflate features, as autobahn/run.sh)"
+cargo build --release --features mio,tokio,tls,deflate \
   --example echo_server --example autobahn_client --example chat --example interop_client \
   || die "building the examples failed"
 bin=target/release/examples
@@ -140,7 +141,7 @@ run_pass() {
   say "[$scheme] start the servers"
   local -A echo_port idle_port
   local driver deflate chat_port node_port node_deflate_port
-  for driver in mio blocking; do
+  for driver in mio blocking tokio; do
     start "echo_server-$driver" "$bin/echo_server" --addr 127.0.0.1:0 --driver "$driver" "${tls_flags[@]}"
     echo_port[$driver]=$port
     # A second one whose idle timeout is short, for a close the server starts on its own (1001).
@@ -155,15 +156,16 @@ run_pass() {
   start ws_echo_server-deflate "${node_env[@]}" node "$interop/ws_echo_server.mjs" --port 0 --deflate on
   node_deflate_port=$port
 
-  step "chromium: echo page (both drivers) and chat over $http://" \
+  step "chromium: echo page (every driver) and chat over $http://" \
     "${node_env[@]}" node "$interop/browser.mjs" \
     --echo-mio "$http://127.0.0.1:${echo_port[mio]}/" \
     --echo-blocking "$http://127.0.0.1:${echo_port[blocking]}/" \
+    --echo-tokio "$http://127.0.0.1:${echo_port[tokio]}/" \
     --chat "$http://127.0.0.1:$chat_port/" \
     --extensions permessage-deflate \
     --artifacts "$artifacts"
   for deflate in off on; do
-    for driver in mio blocking; do
+    for driver in mio blocking tokio; do
       step "Node ws client -> our echo_server ($driver, permessage-deflate $deflate)" \
         "${node_env[@]}" node "$interop/ws_client.mjs" --label "$driver" --deflate "$deflate" \
         --url "$scheme://127.0.0.1:${echo_port[$driver]}/" --idle-url "$scheme://127.0.0.1:${idle_port[$driver]}/"

@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 
 use super::io::Timeouts;
 use super::{MaybeTls, Transport, WebSocket};
-use crate::driver::step::{handshake_read, Handshake};
+use crate::driver::step::{answer, handshake_read, Answer, Handshake};
 use crate::handshake::{
-    ClientHandshake, ClientOptions, Decision, Incoming, Request, ServerHandshake, Upgrade, WsUrl,
+    ClientHandshake, ClientOptions, Decision, Request, ServerHandshake, Upgrade, WsUrl,
 };
 use crate::{Config, Connection, Error, Role};
 
@@ -68,44 +68,31 @@ pub fn accept_with<S: Transport>(
 ) -> Result<Accepted<S>, Error> {
     let mut handshake = ServerHandshake::new(config, Instant::now());
     let mut timeouts = Timeouts::default();
-    let incoming = match drive(&mut stream, &mut timeouts, &mut handshake) {
-        Ok(incoming) => incoming,
-        Err(error) => {
-            if let Some(response) = error.http_response() {
-                refuse(&mut stream, &mut timeouts, config, &response.to_bytes());
-            }
-            return Err(error);
-        }
-    };
-    let upgrade = match incoming {
-        Incoming::Http(request) => {
+    let read = drive(&mut stream, &mut timeouts, &mut handshake);
+    let opened = match answer(read, config, policy)? {
+        Answer::Http(request) => {
+            let leftover = handshake.leftover().to_vec();
             return Ok(Accepted::Http {
                 request,
                 stream,
-                leftover: handshake.leftover().to_vec(),
-            })
+                leftover,
+            });
         }
-        Incoming::Upgrade(upgrade) => upgrade,
-    };
-    let decision = policy(&upgrade);
-    let response = upgrade.respond(&decision)?;
-    let protocol = match decision {
-        Decision::Refuse(refusal) => {
+        Answer::Refuse(response, error) => {
             refuse(&mut stream, &mut timeouts, config, &response);
-            return Err(Error::Refused(Box::new(refusal)));
+            return Err(error);
         }
-        Decision::Accept(acceptance) => acceptance.protocol,
+        Answer::Open(opened) => opened,
     };
     timeouts.write(
         &mut stream,
         Instant::now().checked_add(config.close_timeout),
     )?;
-    stream.write_all(&response)?;
+    stream.write_all(&opened.response)?;
     stream.flush()?;
-    let connection = Connection::with_extensions(Role::Server, config, upgrade.extensions());
-    let mut ws = WebSocket::from_parts(stream, connection, handshake.leftover());
-    ws.request = Some(upgrade.request().clone());
-    ws.protocol = protocol;
+    let mut ws = WebSocket::from_parts(stream, opened.connection, handshake.leftover());
+    ws.request = Some(opened.request);
+    ws.protocol = opened.protocol;
     Ok(Accepted::WebSocket(ws))
 }
 

@@ -13,9 +13,9 @@ use tokio::time::{timeout_at, Instant};
 
 use super::io::now;
 use super::WebSocketStream;
-use crate::driver::step::{handshake_read, Handshake};
+use crate::driver::step::{answer, handshake_read, Answer, Handshake};
 use crate::handshake::{
-    ClientHandshake, ClientOptions, Decision, Incoming, Request, ServerHandshake, Upgrade, WsUrl,
+    ClientHandshake, ClientOptions, Decision, Request, ServerHandshake, Upgrade, WsUrl,
 };
 use crate::{Config, Connection, Error, Role};
 
@@ -76,43 +76,30 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let mut handshake = ServerHandshake::new(config, now());
-    let incoming = match drive(&mut stream, &mut handshake).await {
-        Ok(incoming) => incoming,
-        Err(error) => {
-            if let Some(response) = error.http_response() {
-                refuse(&mut stream, config, &response.to_bytes()).await;
-            }
-            return Err(error);
-        }
-    };
-    let upgrade = match incoming {
-        Incoming::Http(request) => {
+    let read = drive(&mut stream, &mut handshake).await;
+    let opened = match answer(read, config, policy)? {
+        Answer::Http(request) => {
+            let leftover = handshake.leftover().to_vec();
             return Ok(Accepted::Http {
                 request,
                 stream,
-                leftover: handshake.leftover().to_vec(),
-            })
+                leftover,
+            });
         }
-        Incoming::Upgrade(upgrade) => upgrade,
-    };
-    let decision = policy(&upgrade);
-    let response = upgrade.respond(&decision)?;
-    let protocol = match decision {
-        Decision::Refuse(refusal) => {
+        Answer::Refuse(response, error) => {
             refuse(&mut stream, config, &response).await;
-            return Err(Error::Refused(Box::new(refusal)));
+            return Err(error);
         }
-        Decision::Accept(acceptance) => acceptance.protocol,
+        Answer::Open(opened) => opened,
     };
     within(config.close_timeout, async {
-        stream.write_all(&response).await?;
+        stream.write_all(&opened.response).await?;
         stream.flush().await
     })
     .await?;
-    let connection = Connection::with_extensions(Role::Server, config, upgrade.extensions());
-    let mut ws = WebSocketStream::from_parts(stream, connection, handshake.leftover());
-    ws.request = Some(upgrade.request().clone());
-    ws.protocol = protocol;
+    let mut ws = WebSocketStream::from_parts(stream, opened.connection, handshake.leftover());
+    ws.request = Some(opened.request);
+    ws.protocol = opened.protocol;
     Ok(Accepted::WebSocket(ws))
 }
 

@@ -99,6 +99,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
         }
     }
 
+    /// The next message, copied out of the connection (the `Stream` of both the whole stream and
+    /// its reading half).
+    pub(crate) fn poll_message(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Message, Error>>> {
+        Poll::Ready(match ready!(self.poll_event(cx)) {
+            Ok(true) => self
+                .connection
+                .next_event()
+                .map(|event| event.map(|(event, _)| Message::from(event)))
+                .transpose(),
+            Ok(false) => None,
+            Err(error) => Some(Err(error)),
+        })
+    }
+
     /// One turn: `Some(_)` is an answer for `poll_event`, `None` means "go round again".
     fn step(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<bool>, Error>> {
         // Backpressure: while the output is full, nothing is read and no event handed out (the answer

@@ -49,7 +49,7 @@ mod tls;
 
 use std::future::poll_fn;
 use std::pin::Pin;
-use std::task::{ready, Context, Poll};
+use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -241,16 +241,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> futures_core::Stream for WebSocketStream
     type Item = Result<Message, Error>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let io = &mut self.get_mut().io;
-        Poll::Ready(match ready!(io.poll_event(cx)) {
-            Ok(true) => io
-                .connection
-                .next_event()
-                .map(|event| event.map(|(event, _)| Message::from(event)))
-                .transpose(),
-            Ok(false) => None,
-            Err(error) => Some(Err(error)),
-        })
+        self.get_mut().io.poll_message(cx)
     }
 }
 

@@ -11,7 +11,7 @@
 use std::future::poll_fn;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::task::{ready, Context, Poll, Wake, Waker};
+use std::task::{Context, Poll, Wake, Waker};
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -130,16 +130,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ReadHalf<S> {
     fn poll_read(&self, cx: &mut Context<'_>) -> Poll<Option<Result<Message, Error>>> {
         self.shared.waiting.reader(cx.waker());
         let mut everyone = Context::from_waker(&self.shared.everyone);
-        let mut io = lock(&self.shared.io);
-        Poll::Ready(match ready!(io.poll_event(&mut everyone)) {
-            Ok(true) => io
-                .connection
-                .next_event()
-                .map(|event| event.map(|(event, _)| Message::from(event)))
-                .transpose(),
-            Ok(false) => None,
-            Err(error) => Some(Err(error)),
-        })
+        lock(&self.shared.io).poll_message(&mut everyone)
     }
 }
 

@@ -16,7 +16,7 @@ use axum::Router;
 use hyper_util::rt::TokioIo;
 use wscore::driver::tokio::WebSocketStream;
 use wscore::handshake::{Decision, HttpResponse, Incoming};
-use wscore::{Config, Connection, Error, Event, Role};
+use wscore::{Config, Error, Event};
 
 const PAGE: &str = include_str!("echo_page.html");
 
@@ -70,9 +70,8 @@ async fn upgrade(State(config): State<Arc<Config>>, mut request: Request) -> Res
             Ok(upgraded) => TokioIo::new(upgraded),
             Err(error) => return eprintln!("upgrade failed: {error}"),
         };
-        let connection = Connection::with_extensions(Role::Server, &config, upgrade.extensions());
         // Bytes hyper read past the request stay inside `Upgraded`, so there is no leftover to pass.
-        let mut ws = WebSocketStream::from_parts(io, connection, &[]);
+        let mut ws = WebSocketStream::from_upgrade(io, &upgrade, None, &config);
         if let Err(error) = echo(&mut ws).await {
             eprintln!("{}: {error}", upgrade.request().path);
         }

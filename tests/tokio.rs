@@ -375,3 +375,18 @@ async fn a_peer_that_never_reads_makes_the_writer_wait_with_bounded_memory() {
     );
     assert!(reading.await.unwrap().is_err());
 }
+
+#[cfg(feature = "deflate")]
+#[tokio::test]
+async fn permessage_deflate_is_negotiated_and_round_trips() {
+    let config = Config::default().deflate(wscore::deflate::Deflate::default().threshold(0));
+    let url = echo_server(config.clone()).await;
+    let mut ws = connect_with(&url, &ClientOptions::new(), &config)
+        .await
+        .unwrap();
+    assert!(ws.response().unwrap().extensions.deflate.is_some());
+    let text = "compressible ".repeat(10_000);
+    ws.send(Message::from(text.as_str())).await.unwrap();
+    assert_eq!(ws.read().await.unwrap(), Some(Message::from(text.as_str())));
+    ws.close(CloseCode::NORMAL, "").await.unwrap();
+}

@@ -115,7 +115,7 @@ pub(crate) enum Answer {
     /// policy's refusal.
     Refuse(Vec<u8>, Error),
     /// Write the 101, then run the connection.
-    Open(Opened),
+    Open(Box<Opened>),
 }
 
 /// An accepted upgrade: the 101 to write and the connection it opens.
@@ -149,11 +149,11 @@ pub(crate) fn answer(
         Decision::Refuse(refusal) => {
             Ok(Answer::Refuse(response, Error::Refused(Box::new(refusal))))
         }
-        Decision::Accept(acceptance) => Ok(Answer::Open(Opened {
+        Decision::Accept(acceptance) => Ok(Answer::Open(Box::new(Opened {
             response,
             connection: Connection::with_extensions(Role::Server, config, upgrade.extensions()),
             request: upgrade.request().clone(),
             protocol: acceptance.protocol,
-        })),
+        }))),
     }
 }

@@ -53,8 +53,8 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use crate::handshake::{Request, Response};
-use crate::{CloseCode, Connection, Error, Event, Message, Sender};
+use crate::handshake::{Request, Response, Upgrade};
+use crate::{CloseCode, Config, Connection, Error, Event, Message, Role, Sender};
 use io::Io;
 
 pub use handshake::{accept, accept_with, client, connect, connect_with, Accepted, MaybeTls};
@@ -107,6 +107,39 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
             response: None,
             protocol: None,
         }
+    }
+
+    /// Runs an upgrade that an HTTP server answered itself (with
+    /// `Upgrade::respond_http` under the `http` feature, in a hyper or axum handler): the connection
+    /// takes the extensions the upgrade negotiated, and [`WebSocketStream::request`] and
+    /// [`WebSocketStream::protocol`] report the request and the subprotocol the answer chose.
+    ///
+    /// ```
+    /// use wscore::driver::tokio::WebSocketStream;
+    /// use wscore::handshake::{read_request, Incoming};
+    /// use wscore::Config;
+    ///
+    /// let head = b"GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+    ///     Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+    /// let config = Config::default();
+    /// let Ok(Some((Incoming::Upgrade(upgrade), _))) = read_request(head, &config) else {
+    ///     panic!("an upgrade");
+    /// };
+    /// let (stream, _peer) = tokio::io::duplex(4096);
+    /// let ws = WebSocketStream::from_upgrade(stream, &upgrade, None, &config);
+    /// assert_eq!(ws.request().unwrap().path, "/chat");
+    /// ```
+    pub fn from_upgrade(
+        stream: S,
+        upgrade: &Upgrade,
+        protocol: Option<&str>,
+        config: &Config,
+    ) -> WebSocketStream<S> {
+        let connection = Connection::with_extensions(Role::Server, config, upgrade.extensions());
+        let mut ws = WebSocketStream::from_parts(stream, connection, &[]);
+        ws.request = Some(upgrade.request().clone());
+        ws.protocol = protocol.map(str::to_owned);
+        ws
     }
 
     /// Reads until the next event, writing what is queued (pongs, answers to earlier events) first.

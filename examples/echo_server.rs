@@ -489,7 +489,8 @@ mod tokio_server {
                 let tls = tokio::time::timeout(config.handshake_timeout, acceptor.accept(stream))
                     .await
                     .map_err(|_| Error::HandshakeTimeout)??;
-                echo(tls, config, origins).await
+                // Boxed: a TLS stream is large, and plain connections' tasks need not carry room for it.
+                Box::pin(echo(tls, config, origins)).await
             }
             _ => echo(stream, config, origins).await,
         }

@@ -80,9 +80,12 @@ pub use split::{ReadHalf, WriteHalf};
 /// ```
 #[derive(Debug)]
 pub struct WebSocketStream<S> {
-    io: Io<S>,
-    request: Option<Request>,
-    response: Option<Response>,
+    // Boxed, so that the stream is a few words wherever a task's future holds it (futures keep a slot
+    // for each place a value lives across an await, and a connection is about a kilobyte): an idle
+    // connection costs its state once.
+    io: Box<Io<S>>,
+    request: Option<Box<Request>>,
+    response: Option<Box<Response>>,
     protocol: Option<String>,
 }
 
@@ -102,7 +105,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     /// ```
     pub fn from_parts(stream: S, connection: Connection, leftover: &[u8]) -> WebSocketStream<S> {
         WebSocketStream {
-            io: Io::new(stream, connection, leftover),
+            io: Box::new(Io::new(stream, connection, leftover)),
             request: None,
             response: None,
             protocol: None,
@@ -137,7 +140,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     ) -> WebSocketStream<S> {
         let connection = Connection::with_extensions(Role::Server, config, upgrade.extensions());
         let mut ws = WebSocketStream::from_parts(stream, connection, &[]);
-        ws.request = Some(upgrade.request().clone());
+        ws.request = Some(Box::new(upgrade.request().clone()));
         ws.protocol = protocol.map(str::to_owned);
         ws
     }
@@ -236,17 +239,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     /// # }
     /// ```
     pub fn split(self) -> (ReadHalf<S>, WriteHalf<S>) {
-        split::split(self.io)
+        split::split(*self.io)
     }
 
     /// The request the server accepted (server side): path, query, headers, `Origin`.
     pub fn request(&self) -> Option<&Request> {
-        self.request.as_ref()
+        self.request.as_deref()
     }
 
     /// The server's 101 response (client side): headers and the chosen subprotocol.
     pub fn response(&self) -> Option<&Response> {
-        self.response.as_ref()
+        self.response.as_deref()
     }
 
     /// The subprotocol both ends agreed on in the handshake, if any (RFC 6455 §1.9).

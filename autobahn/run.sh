@@ -113,8 +113,8 @@ lane5() {
     autobahn_client_tokio_tls --driver tokio --ca autobahn/tls/cert.pem
 }
 
-# Measured (2 cores): the three lanes without deflate cases end after ~13 minutes, the two tokio
-# passes with them after ~25; so the blocking server pass goes with the short lanes.
+# Measured (2 cores, 90f1652): the three lanes without deflate cases ended after ~13 minutes, the two
+# tokio passes with them after ~18; so the blocking server pass goes with the short lanes.
 echo "== five lanes, sharing the two cores to the end"
 started=$(date +%s)
 lane1 & lane1_pid=$!

@@ -47,6 +47,7 @@ pub mod frame;
 pub mod handshake;
 pub mod mask;
 mod message;
+mod prepared;
 mod receive;
 mod send;
 pub mod trace;
@@ -58,6 +59,7 @@ pub use config::Config;
 pub use connection::{Connection, Event, Role, State};
 pub use error::Error;
 pub use message::Message;
+pub use prepared::PreparedMessage;
 pub use send::{MessageKind, Sender};
 
 /// The README's examples, compiled and run as doctests so they stay true (with the `mio`, `tls`,

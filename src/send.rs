@@ -15,7 +15,7 @@ use crate::frame::{FrameHeader, OpCode, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN};
 use crate::mask::mask_copy;
 use crate::trace::{Direction, Tap};
 use crate::utf8::Utf8Validator;
-use crate::{Message, Role};
+use crate::{Message, PreparedMessage, Role};
 
 /// The type of a data message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -27,7 +27,7 @@ pub enum MessageKind {
 }
 
 impl MessageKind {
-    fn opcode(self) -> OpCode {
+    pub(crate) fn opcode(self) -> OpCode {
         match self {
             MessageKind::Text => OpCode::Text,
             MessageKind::Binary => OpCode::Binary,
@@ -206,6 +206,41 @@ impl Sender {
         Ok(())
     }
 
+    /// Queues a message encoded once for many connections (see [`PreparedMessage`] for what it costs
+    /// each). The rules are those of [`Sender::send_text`] and [`Sender::send_binary`]: refused while
+    /// the output is full, after a close, or while a fragmented message is open.
+    ///
+    /// ```
+    /// use wscore::{Config, Connection, PreparedMessage, Role};
+    /// let message = PreparedMessage::binary(&[1, 2, 3]);
+    /// let mut server = Connection::new(Role::Server, &Config::default());
+    /// server.sender().send_prepared(&message).unwrap();
+    /// assert_eq!(server.pending_output(), [0x82, 3, 1, 2, 3]);
+    /// ```
+    pub fn send_prepared(&mut self, message: &PreparedMessage) -> Result<(), Error> {
+        let opcode = message.kind().opcode();
+        if self.role == Role::Client {
+            // Each client frame needs a mask of its own (RFC 6455 §5.3): nothing to share.
+            return self.send_message(opcode, message.payload());
+        }
+        self.check_message()?;
+        #[cfg(feature = "deflate")]
+        if let Some(deflater) = &mut self.deflater {
+            let compressed = deflater
+                .prepared_params(message.payload().len())
+                .and_then(|(window_bits, level)| message.compressed(window_bits, level));
+            if let Some(frame) = compressed {
+                deflater.forget_context();
+                self.write_encoded(&frame);
+                self.sent_message = true;
+                return Ok(());
+            }
+        }
+        self.write_encoded(message.frame());
+        self.sent_message = true;
+        Ok(())
+    }
+
     /// Queues a ping; its payload is at most 125 bytes (RFC 6455 §5.5.2).
     pub fn send_ping(&mut self, payload: &[u8]) -> Result<(), Error> {
         self.send_control(OpCode::Ping, payload)
@@ -380,14 +415,19 @@ impl Sender {
         Ok(())
     }
 
-    fn send_message(&mut self, opcode: OpCode, payload: &[u8]) -> Result<(), Error> {
+    /// Whether a whole data message may be queued now.
+    fn check_message(&self) -> Result<(), Error> {
         self.check_open()?;
         if self.fragmenting.is_some() {
             return Err(Error::Misuse(
                 "a new message while a fragmented one is open",
             ));
         }
-        self.check_room()?;
+        self.check_room()
+    }
+
+    fn send_message(&mut self, opcode: OpCode, payload: &[u8]) -> Result<(), Error> {
+        self.check_message()?;
         #[cfg(feature = "deflate")]
         if let Some(mut deflater) = self.deflater.take() {
             match deflater.message(payload) {
@@ -429,6 +469,20 @@ impl Sender {
         self.write_frame(OpCode::Close, true, false, &payload[..len]);
         self.close_sent = true;
         self.close_end = Some(self.out.bytes().len());
+    }
+
+    /// Queues a whole frame encoded elsewhere (unmasked: a server's).
+    fn write_encoded(&mut self, frame: &[u8]) {
+        debug_assert!(self.masks.is_none());
+        if let Some(tap) = &self.tap {
+            if let Ok(Some((header, header_len))) = FrameHeader::parse(frame) {
+                tap.frame(Direction::Sent, &header, &frame[header_len..]);
+            }
+        }
+        // Whatever follows a waiting pong pins it in place.
+        self.unsent_pong = None;
+        self.out.room_for(frame.len()).copy_from_slice(frame);
+        self.out.commit(frame.len());
     }
 
     /// Encodes one frame into the output, returning where it starts; a client masks it with a fresh key

@@ -91,6 +91,11 @@ impl Compressor {
         Ok(())
     }
 
+    /// The window size and level it compresses with.
+    pub(crate) fn params(&self) -> (u8, u8) {
+        (self.window_bits, self.level as u8)
+    }
+
     /// Forgets what the compressor has seen: after a message it compressed went out uncompressed,
     /// the peer's window lacks that data, so nothing may refer back to it.
     pub(crate) fn reset(&mut self) {

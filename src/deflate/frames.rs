@@ -58,6 +58,22 @@ impl Deflater {
         }
     }
 
+    /// The window size and level to compress a prepared message of `len` bytes with, or `None` to
+    /// send it as it is (below the threshold, or no compression possible), as [`Deflater::message`]
+    /// decides for a message of our own.
+    pub(crate) fn prepared_params(&self, len: usize) -> Option<(u8, u8)> {
+        let compressor = self.compressor.as_ref()?;
+        (len >= self.threshold).then(|| compressor.params())
+    }
+
+    /// A message compressed elsewhere went out: the peer's window holds data our compressor has not
+    /// seen, so it must not refer back past it.
+    pub(crate) fn forget_context(&mut self) {
+        if let Some(compressor) = &mut self.compressor {
+            compressor.reset();
+        }
+    }
+
     /// One fragment's payload and whether its frame has RSV1. A fragmented message is compressed as
     /// a whole when compression is possible: its size is not known in advance.
     pub(crate) fn fragment<'a>(
@@ -105,6 +121,15 @@ impl Deflater {
     pub(crate) fn heap_size(&self) -> usize {
         self.scratch.capacity() + self.compressor.as_ref().map_or(0, Compressor::heap_size)
     }
+}
+
+/// `payload` compressed as a whole message by a fresh compressor (RFC 7692 §7.2.1), for any connection
+/// whose peer accepts this window; `None` when that would not make it smaller.
+pub(crate) fn compress_alone(payload: &[u8], window_bits: u8, level: u8) -> Option<Vec<u8>> {
+    let mut compressor = Compressor::new(window_bits, level, true)?;
+    let mut out = Vec::new();
+    compressor.compress(payload, true, &mut out).ok()?;
+    (out.len() < payload.len()).then_some(out)
 }
 
 /// The receiving half's decompression.

@@ -13,7 +13,7 @@
 mod codec;
 mod frames;
 
-pub(crate) use frames::{Deflater, Inflater};
+pub(crate) use frames::{compress_alone, Deflater, Inflater};
 
 mod negotiate;
 

@@ -31,6 +31,11 @@ impl CloseCode {
     pub const MANDATORY_EXTENSION: CloseCode = CloseCode(1010);
     /// 1011: the server met an unexpected condition.
     pub const INTERNAL_ERROR: CloseCode = CloseCode(1011);
+    /// 1012: the server is restarting (IANA's registry of close codes, beyond RFC 6455).
+    pub const SERVICE_RESTART: CloseCode = CloseCode(1012);
+    /// 1013: the server is overloaded, try again later (IANA's registry); sent to a subscriber too slow
+    /// to keep up, for instance.
+    pub const TRY_AGAIN_LATER: CloseCode = CloseCode(1013);
 
     /// Any code; whether it may appear in a close frame is [`CloseCode::is_sendable`].
     pub const fn new(code: u16) -> CloseCode {

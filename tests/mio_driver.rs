@@ -22,7 +22,9 @@ use wscore::driver::mio::{
 use wscore::handshake::{ClientOptions, Decision, HttpResponse, Request, Upgrade, WsUrl};
 use wscore::{CloseCode, Config, Error, Event, Message, Sender};
 
-use common::{close_frame, masked_close, read_101, read_frame, read_until_eof};
+use common::{
+    close_frame, masked_close, read_101, read_frame, read_until_eof, small_buffered_stream,
+};
 
 /// How long a test waits for anything (a record, a loop to stop) before failing instead of hanging.
 const PATIENCE: Duration = Duration::from_secs(10);
@@ -200,18 +202,6 @@ fn connect(url: &str) -> WebSocket<MaybeTls> {
 fn send<S: Transport>(ws: &mut WebSocket<S>, message: &Message) {
     ws.sender().send(message).unwrap();
     ws.flush().unwrap();
-}
-
-/// A TCP connection whose buffers are `size` bytes each way (the kernel doubles it, and no longer
-/// grows them), so that backpressure sets in after little data instead of tens of megabytes.
-fn small_buffered_stream(addr: SocketAddr, size: usize) -> TcpStream {
-    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    socket.set_recv_buffer_size(size).unwrap();
-    socket.set_send_buffer_size(size).unwrap();
-    socket.connect(&addr.into()).unwrap();
-    let stream = TcpStream::from(socket);
-    stream.set_read_timeout(Some(PATIENCE)).unwrap();
-    stream
 }
 
 /// An upgrade request for `path`, as a browser would send it.

@@ -8,3 +8,5 @@ mod step;
 pub mod tls;
 #[cfg(feature = "tokio")]
 pub mod tokio;
+#[cfg(feature = "mio")]
+mod topics;

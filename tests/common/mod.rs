@@ -107,6 +107,23 @@ pub fn send_upgrade(addr: SocketAddr) -> TcpStream {
     stream
 }
 
+/// A TCP connection whose buffers are `size` bytes each way (the kernel doubles it, and no longer
+/// grows them), so that backpressure sets in after little data instead of tens of megabytes. Reads
+/// give up after 10 s.
+#[cfg(feature = "mio")]
+#[allow(dead_code)]
+pub fn small_buffered_stream(addr: SocketAddr, size: usize) -> TcpStream {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(size).unwrap();
+    socket.set_send_buffer_size(size).unwrap();
+    socket.connect(&addr.into()).unwrap();
+    let stream = TcpStream::from(socket);
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream
+}
+
 /// Reads an HTTP response head, byte by byte so that nothing after it is consumed.
 #[allow(dead_code)]
 pub fn read_head(stream: &mut TcpStream) -> String {

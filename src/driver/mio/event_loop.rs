@@ -12,9 +12,13 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use super::conn::{Conn, Fate};
 use super::stream::Stream;
 use super::timers::Timers;
-use super::{Command, ConnId, Context, Handle, Handler, LoopConfig, Shared};
+use super::{
+    Command, ConnId, Context, Handle, Handler, Hub, LoopConfig, PublishStats, Shared,
+    SlowSubscriber,
+};
+use crate::driver::topics::Topics;
 use crate::handshake::{ClientHandshake, ClientOptions, HttpResponse, WsUrl};
-use crate::{CloseCode, Config, Error};
+use crate::{CloseCode, Config, Error, Message, PreparedMessage};
 
 const LISTENER: Token = Token(usize::MAX - 1);
 const WAKER: Token = Token(usize::MAX);
@@ -43,6 +47,9 @@ pub struct EventLoop<H> {
     scratch: Vec<u8>,
     accept_paused_until: Option<Instant>,
     shutting_down: bool,
+    topics: Topics<ConnId>,
+    /// A topic's members, copied out to publish while the loop is borrowed; kept between publishes.
+    recipients: Vec<ConnId>,
     /// The listener speaks TLS.
     #[cfg(feature = "tls")]
     tls: Option<crate::driver::tls::TlsAcceptor>,
@@ -59,6 +66,12 @@ impl<H: Handler> EventLoop<H> {
     pub fn new(handler: H, config: Config, loop_config: LoopConfig) -> io::Result<EventLoop<H>> {
         let poll = Poll::new()?;
         let waker = Waker::new(poll.registry(), WAKER)?;
+        let shared = Arc::new(Shared {
+            commands: Mutex::new(Some(Vec::new())),
+            waker,
+            hub: loop_config.hub.clone().unwrap_or_default(),
+        });
+        shared.hub.join(&shared);
         Ok(EventLoop {
             poll,
             events: Events::with_capacity(1024),
@@ -71,14 +84,13 @@ impl<H: Handler> EventLoop<H> {
             config,
             loop_config,
             timers: Timers::default(),
-            shared: Arc::new(Shared {
-                commands: Mutex::new(Some(Vec::new())),
-                waker,
-            }),
+            shared,
             context: Context::default(),
             scratch: vec![0; SCRATCH],
             accept_paused_until: None,
             shutting_down: false,
+            topics: Topics::default(),
+            recipients: Vec::new(),
             #[cfg(feature = "tls")]
             tls: None,
         })
@@ -135,6 +147,11 @@ impl<H: Handler> EventLoop<H> {
         Handle {
             shared: Arc::clone(&self.shared),
         }
+    }
+
+    /// The hub the loop belongs to: publish to every loop's subscribers, shut them all down.
+    pub fn hub(&self) -> &Hub {
+        &self.shared.hub
     }
 
     /// The handler.
@@ -433,6 +450,7 @@ impl<H: Handler> EventLoop<H> {
         let _ = self.poll.registry().deregister(conn.stream.socket_mut());
         self.free.push(index);
         self.live -= 1;
+        self.topics.remove(id);
         conn.finish(id, &mut self.handler, &mut self.context);
     }
 
@@ -480,18 +498,23 @@ impl<H: Handler> EventLoop<H> {
                         self.step(id.index);
                     }
                 }
-                Command::Broadcast(message) => {
-                    for index in 0..self.slots.len() as u32 {
-                        let sent = self.slots[index as usize]
-                            .conn
-                            .as_mut()
-                            .and_then(Conn::open_connection)
-                            .map(|connection| connection.sender().send(&message));
-                        if sent.is_some() {
-                            self.step(index);
-                        }
+                Command::Broadcast(message) => self.broadcast(&message),
+                Command::Subscribe(id, topic) => {
+                    if self.open(id).is_some() {
+                        self.topics.subscribe(id, &topic);
                     }
                 }
+                Command::Unsubscribe(id, topic) => {
+                    self.topics.unsubscribe(id, &topic);
+                }
+                Command::Publish(topic, message) => {
+                    let shared = Arc::clone(&self.shared);
+                    shared.hub.send_to_loops(Some(&shared), &|| {
+                        Command::Deliver(Arc::clone(&topic), message.clone())
+                    });
+                    self.deliver(&topic, &message);
+                }
+                Command::Deliver(topic, message) => self.deliver(&topic, &message),
                 Command::Close(id, code, reason) => {
                     if let Some(connection) = self.open(id) {
                         let _ = connection.sender().close(code, &reason);
@@ -518,6 +541,58 @@ impl<H: Handler> EventLoop<H> {
                 Command::Shutdown => self.shut_down(),
             }
         }
+    }
+
+    /// Sends to every open connection, encoded once when it is a data message; a full connection is
+    /// skipped (its `writable` follows).
+    fn broadcast(&mut self, message: &Message) {
+        let prepared = PreparedMessage::from_message(message);
+        for index in 0..self.slots.len() as u32 {
+            let Some(sender) = self.slots[index as usize]
+                .conn
+                .as_mut()
+                .and_then(Conn::open_connection)
+                .map(crate::Connection::sender)
+            else {
+                continue;
+            };
+            let _ = match &prepared {
+                Some(prepared) => sender.send_prepared(prepared),
+                None => sender.send(message),
+            };
+            self.step(index);
+        }
+    }
+
+    /// Writes a published message to this loop's subscribers of `topic`; a subscriber whose output is
+    /// full is handled by the slow-subscriber policy.
+    fn deliver(&mut self, topic: &str, message: &PreparedMessage) {
+        let mut recipients = std::mem::take(&mut self.recipients);
+        recipients.clear();
+        recipients.extend_from_slice(self.topics.subscribers(topic));
+        let policy = self.loop_config.slow_subscriber;
+        let mut stats = PublishStats::default();
+        for &id in &recipients {
+            let Some(connection) = self.open(id) else {
+                continue;
+            };
+            let sender = connection.sender();
+            match sender.send_prepared(message) {
+                Ok(()) => stats.delivered += 1,
+                Err(Error::WriteBufferFull { .. }) => match policy {
+                    SlowSubscriber::Drop => stats.dropped += 1,
+                    SlowSubscriber::Close(code) => {
+                        let _ = sender.close(code, "too slow to keep up");
+                        stats.closed += 1;
+                    }
+                },
+                // Closing: it gets nothing more.
+                Err(_) => continue,
+            }
+            self.step(id.index);
+        }
+        self.recipients = recipients;
+        self.shared.hub.count(stats);
     }
 
     fn open(&mut self, id: ConnId) -> Option<&mut crate::Connection> {
@@ -573,7 +648,8 @@ impl<H> Drop for EventLoop<H> {
 
 /// Runs one loop per listener, each on its own thread, until every loop has stopped. With listeners
 /// from [`reuse_port_listeners`], the kernel spreads new connections over the loops and no loop waits
-/// on another. `make` builds each loop's handler on its thread.
+/// on another. `make` builds each loop's handler on its thread. The loops join one [`Hub`]
+/// (`LoopConfig::hub`, or a new one), so a topic published on one reaches the subscribers of all.
 ///
 /// ```no_run
 /// use wscore::driver::mio::{reuse_port_listeners, serve, Context, ConnId, Handler};
@@ -649,6 +725,10 @@ where
     H: Handler,
     F: Fn() -> H + Send + Sync,
 {
+    let loop_config = LoopConfig {
+        hub: Some(loop_config.hub.unwrap_or_default()),
+        ..loop_config
+    };
     std::thread::scope(|scope| {
         let runs: Vec<_> = listeners
             .into_iter()

@@ -61,17 +61,19 @@
 
 mod conn;
 mod event_loop;
+mod hub;
 mod stream;
 mod timers;
 
 use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::handshake::{ClientOptions, Decision, HttpResponse, Request, Upgrade};
-use crate::{CloseCode, Error, Event, Message, Sender};
+use crate::{CloseCode, Error, Event, Message, PreparedMessage, Sender};
 
 #[cfg(feature = "tls")]
 pub use event_loop::serve_tls;
 pub use event_loop::{reuse_port_listeners, serve, EventLoop};
+pub use hub::{Hub, PublishStats, SlowSubscriber};
 
 /// One connection of a loop. Ids are not reused while the loop runs long enough to matter: a slot's
 /// generation changes each time it is reused, so a stale id reaches nothing.
@@ -137,6 +139,12 @@ pub trait Handler {
 enum Command {
     Send(ConnId, Message),
     Broadcast(Message),
+    Subscribe(ConnId, String),
+    Unsubscribe(ConnId, String),
+    /// To this loop's subscribers and to the other loops of its hub.
+    Publish(Arc<str>, PreparedMessage),
+    /// To this loop's subscribers only: another loop or thread published.
+    Deliver(Arc<str>, PreparedMessage),
     Close(ConnId, CloseCode, String),
     Connect(String, ClientOptions),
     Adopt(std::net::TcpStream),
@@ -160,6 +168,27 @@ impl Context {
     /// Sends a message to every open connection of this loop.
     pub fn broadcast(&mut self, message: Message) {
         self.commands.push(Command::Broadcast(message));
+    }
+
+    /// Subscribes a connection to a topic (see [`Context::publish`]). Its subscriptions end with it.
+    pub fn subscribe(&mut self, id: ConnId, topic: &str) {
+        self.commands.push(Command::Subscribe(id, topic.to_owned()));
+    }
+
+    /// Unsubscribes a connection from a topic.
+    pub fn unsubscribe(&mut self, id: ConnId, topic: &str) {
+        self.commands
+            .push(Command::Unsubscribe(id, topic.to_owned()));
+    }
+
+    /// Publishes to every subscriber of `topic`, on this loop and on every other loop of its [`Hub`],
+    /// the sender included if it subscribes. The message is encoded once (and compressed once per
+    /// permessage-deflate window in use, see [`PreparedMessage`]); a subscriber whose output is full is
+    /// handled by [`LoopConfig::slow_subscriber`]. Messages one connection publishes reach each
+    /// subscriber in the order they were published.
+    pub fn publish(&mut self, topic: &str, message: PreparedMessage) {
+        self.commands
+            .push(Command::Publish(Arc::from(topic), message));
     }
 
     /// Starts the close handshake of a connection.
@@ -215,9 +244,37 @@ struct Shared {
     /// command slips in after the loop's last look.
     commands: Mutex<Option<Vec<Command>>>,
     waker: mio::Waker,
+    /// The hub the loop belongs to.
+    hub: Hub,
 }
 
 impl Shared {
+    /// Queues a command and wakes the loop; fails once the loop has stopped.
+    fn push(&self, command: Command) -> std::io::Result<()> {
+        match self
+            .commands
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_mut()
+        {
+            Some(commands) => commands.push(command),
+            None => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::NotConnected,
+                    "the event loop has stopped",
+                ))
+            }
+        }
+        self.waker.wake()
+    }
+
+    fn is_running(&self) -> bool {
+        self.commands
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some()
+    }
+
     /// Takes what was asked so far.
     fn take_commands(&self) -> Vec<Command> {
         let mut commands = self.commands.lock().unwrap_or_else(PoisonError::into_inner);
@@ -281,24 +338,20 @@ impl Handle {
         self.push(Command::Shutdown)
     }
 
+    /// Publishes to a topic on every loop of the loop's [`Hub`] (see [`Context::publish`]); returns
+    /// how many loops it was handed to.
+    pub fn publish(&self, topic: &str, message: &PreparedMessage) -> usize {
+        self.shared.hub.publish(topic, message)
+    }
+
+    /// The hub the loop belongs to.
+    pub fn hub(&self) -> &Hub {
+        &self.shared.hub
+    }
+
     /// Fails once the loop has stopped (its `run` returned after a shutdown, or it was dropped).
     fn push(&self, command: Command) -> std::io::Result<()> {
-        match self
-            .shared
-            .commands
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .as_mut()
-        {
-            Some(commands) => commands.push(command),
-            None => {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::NotConnected,
-                    "the event loop has stopped",
-                ))
-            }
-        }
-        self.shared.waker.wake()
+        self.shared.push(command)
     }
 }
 
@@ -308,12 +361,19 @@ impl Handle {
 pub struct LoopConfig {
     /// The most connections at once; past it a new one is answered 503 and closed. Default 10,000.
     pub max_connections: usize,
+    /// The hub the loop joins, with the other loops given the same one; `None` (the default): a hub of
+    /// its own, or with [`serve`], one hub for the loops it starts.
+    pub hub: Option<Hub>,
+    /// What publishing does with a subscriber whose output is full. Default [`SlowSubscriber::Drop`].
+    pub slow_subscriber: SlowSubscriber,
 }
 
 impl Default for LoopConfig {
     fn default() -> LoopConfig {
         LoopConfig {
             max_connections: 10_000,
+            hub: None,
+            slow_subscriber: SlowSubscriber::Drop,
         }
     }
 }
@@ -323,6 +383,20 @@ impl LoopConfig {
     #[must_use]
     pub fn max_connections(mut self, max: usize) -> LoopConfig {
         self.max_connections = max;
+        self
+    }
+
+    /// Sets [`LoopConfig::hub`](#structfield.hub).
+    #[must_use]
+    pub fn hub(mut self, hub: Hub) -> LoopConfig {
+        self.hub = Some(hub);
+        self
+    }
+
+    /// Sets [`LoopConfig::slow_subscriber`](#structfield.slow_subscriber).
+    #[must_use]
+    pub fn slow_subscriber(mut self, policy: SlowSubscriber) -> LoopConfig {
+        self.slow_subscriber = policy;
         self
     }
 }

@@ -3,7 +3,8 @@
 //   node browser.mjs --echo-mio http://127.0.0.1:P1/ --echo-blocking http://127.0.0.1:P2/ \
 //                    --chat http://127.0.0.1:P3/ --artifacts ../../target/interop
 //
-// Every `--echo-LABEL URL` is an examples/echo_server; `--chat URL` is examples/chat. `--extensions E`:
+// Every `--echo-LABEL URL` is an examples/echo_server; `--chat URL` is examples/chat, and `--chat-b URL`
+// another chat process joined to the first through Redis, where the second page goes. `--extensions E`:
 // the echo page's own connection must have negotiated E (Chromium always offers permessage-deflate; our
 // servers accept it when built with the `deflate` feature), `--extensions none`: nothing. The pages are loaded
 // from our servers (Chromium refuses some loopback WebSockets from about:blank), so the WebSockets they
@@ -162,30 +163,33 @@ function echoChecks(label, url) {
   ];
 }
 
-function chatChecks(url) {
+function chatChecks(url, urlB) {
   const pages = [];
   const sentBy = async (page, text, how) => {
     await page.fill('#text', text);
     if (how === 'Enter') await page.press('#text', 'Enter');
     else await page.click('#form button');
   };
-  const seenBy = (page, text) => page.waitForFunction((t) => [...document.querySelectorAll('#log div.in')]
-    .some((d) => d.textContent === t), text, WAIT);
+  const seenBy = (page, text, times = 1) => page.waitForFunction(([t, n]) => [...document.querySelectorAll('#log div.in')]
+    .filter((d) => d.textContent === t).length >= n, [text, times], WAIT);
   return [
     ['chat: two pages join the room', async () => {
-      // Each page sends 'joined' from its onopen, which the room broadcasts, and the room itself tells
-      // everyone who is here.
-      for (const name of ['a', 'b']) {
+      // Each page sends 'joined' from its onopen, which the room publishes, and the room itself tells
+      // its members that someone joined.
+      // With --chat-b, the pages are on two processes: everything one page sees of the other went
+      // through Redis.
+      for (const [name, pageUrl] of [['a', url], ['b', urlB ?? url]]) {
         const page = await browser.newPage();
         page.on('pageerror', (error) => console.log(`page error (chat ${name}): ${error.message}`));
-        assertEqual((await page.goto(url)).status(), 200, 'status of the page');
+        assertEqual((await page.goto(pageUrl)).status(), 200, 'status of the page');
         await page.waitForFunction(() => document.getElementById('status').textContent === 'open', null, WAIT);
         const socketUrl = await page.evaluate(() => connection.url); // eslint-disable-line no-undef
         assertEqual(new URL(socketUrl).protocol, `${wsScheme}:`, `scheme of the page's WebSocket (${socketUrl})`);
         pages.push(page);
       }
-      // The first page hears the second join; the second hears its own onopen send come back.
-      await seenBy(pages[0], 'someone joined (2 here)');
+      // The first page hears its own join and the second's; the second hears its own onopen send come
+      // back.
+      await seenBy(pages[0], 'someone joined', 2);
       await seenBy(pages[1], 'joined');
     }],
     ['chat: a message typed in one page (Enter) appears in both', async () => {
@@ -218,7 +222,7 @@ for (const [key, url] of Object.entries(args)) {
   const label = key.slice('echo-'.length);
   checks.push(...echoChecks(label, url).map(([name, check]) => [name, check, label]));
 }
-if (args.chat) checks.push(...chatChecks(args.chat).map(([name, check]) => [name, check, 'chat']));
+if (args.chat) checks.push(...chatChecks(args.chat, args['chat-b']).map(([name, check]) => [name, check, 'chat']));
 assert(checks.length > 0, 'no --echo-LABEL or --chat URL given');
 
 const profile = mkdtempSync(path.join(tmpdir(), 'wscore-chromium-'));

@@ -2,7 +2,8 @@
 # wscore against other implementations, over real sockets, in two passes: plain (http:// and ws://) and
 # over TLS (https:// and wss://), the same checks in each:
 #   - Chromium (Debian's, driven by playwright-core) loads the echo page from examples/echo_server on each
-#     driver (blocking, mio, tokio) and the chat page from examples/chat in two tabs (browser.mjs)
+#     driver (blocking, mio, tokio) and the chat page in two tabs, each on its own examples/chat process,
+#     the two joined by a redis-server of the run's own (browser.mjs)
 #   - Node's `ws` as a client of examples/echo_server on each driver          (ws_client.mjs)
 #   - examples/interop_client (blocking, mio) against a Node `ws` echo server (ws_echo_server.mjs; the
 #     tokio client meets the Autobahn suite)
@@ -48,6 +49,7 @@ node_major=$(node -p 'process.versions.node.split(".")[0]')
 (( node_major >= 20 )) || die "Node $(node --version) is too old: playwright-core needs Node 20 or later"
 [[ -x /usr/bin/chromium ]] || apt_install chromium
 command -v openssl >/dev/null || apt_install openssl
+command -v redis-server >/dev/null || apt_install redis-server
 echo "node $(node --version), $(/usr/bin/chromium --version 2>/dev/null), $(openssl version)"
 # `npm ci` again only when the lockfile changed since the last install.
 stamp=$interop/node_modules/.wscore-installed-lock
@@ -140,7 +142,7 @@ run_pass() {
 
   say "[$scheme] start the servers"
   local -A echo_port idle_port
-  local driver deflate chat_port node_port node_deflate_port
+  local driver deflate chat_port chat_b_port node_port node_deflate_port
   for driver in mio blocking tokio; do
     start "echo_server-$driver" "$bin/echo_server" --addr 127.0.0.1:0 --driver "$driver" "${tls_flags[@]}"
     echo_port[$driver]=$port
@@ -149,8 +151,19 @@ run_pass() {
       --idle-timeout-ms 300 "${tls_flags[@]}"
     idle_port[$driver]=$port
   done
-  start chat "$bin/chat" --addr 127.0.0.1:0 "${tls_flags[@]}"
+  # Two chat processes whose rooms Redis joins: the browser's two pages go one to each.
+  local redis_port
+  redis_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no >"$logs/redis.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 1 200); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$redis_port") 2>/dev/null && break
+    sleep 0.05
+  done
+  start chat "$bin/chat" --addr 127.0.0.1:0 --redis "redis://127.0.0.1:$redis_port" "${tls_flags[@]}"
   chat_port=$port
+  start chat-b "$bin/chat" --addr 127.0.0.1:0 --redis "redis://127.0.0.1:$redis_port" "${tls_flags[@]}"
+  chat_b_port=$port
   start ws_echo_server "${node_env[@]}" node "$interop/ws_echo_server.mjs" --port 0
   node_port=$port
   start ws_echo_server-deflate "${node_env[@]}" node "$interop/ws_echo_server.mjs" --port 0 --deflate on
@@ -161,7 +174,7 @@ run_pass() {
     --echo-mio "$http://127.0.0.1:${echo_port[mio]}/" \
     --echo-blocking "$http://127.0.0.1:${echo_port[blocking]}/" \
     --echo-tokio "$http://127.0.0.1:${echo_port[tokio]}/" \
-    --chat "$http://127.0.0.1:$chat_port/" \
+    --chat "$http://127.0.0.1:$chat_port/" --chat-b "$http://127.0.0.1:$chat_b_port/" \
     --extensions permessage-deflate \
     --artifacts "$artifacts"
   for deflate in off on; do

@@ -64,6 +64,9 @@ pub(super) struct Conn {
     was_full: bool,
     /// The deadline in the loop's heap for this connection.
     pub(super) scheduled: Option<Instant>,
+    /// Output was queued for it by a broadcast or publish, to be written once the batch of commands
+    /// is done (so that many messages cost one write).
+    pub(super) touched: bool,
     /// Since when the socket has had nothing to read; its buffers go back `RELEASE_BUFFERS_AFTER` later.
     quiet_since: Option<Instant>,
     error: Option<Error>,
@@ -102,6 +105,7 @@ impl Conn {
             opened: false,
             was_full: false,
             scheduled: None,
+            touched: false,
             quiet_since: None,
             error: None,
         }

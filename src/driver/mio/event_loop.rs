@@ -50,6 +50,8 @@ pub struct EventLoop<H> {
     topics: Topics<ConnId>,
     /// A topic's members, copied out to publish while the loop is borrowed; kept between publishes.
     recipients: Vec<ConnId>,
+    /// Connections a broadcast or publish queued output for, written after the batch of commands.
+    touched: Vec<u32>,
     /// The listener speaks TLS.
     #[cfg(feature = "tls")]
     tls: Option<crate::driver::tls::TlsAcceptor>,
@@ -91,6 +93,7 @@ impl<H: Handler> EventLoop<H> {
             shutting_down: false,
             topics: Topics::default(),
             recipients: Vec::new(),
+            touched: Vec::new(),
             #[cfg(feature = "tls")]
             tls: None,
         })
@@ -541,6 +544,7 @@ impl<H: Handler> EventLoop<H> {
                 Command::Shutdown => self.shut_down(),
             }
         }
+        self.step_touched();
     }
 
     /// Sends to every open connection, encoded once when it is a data message; a full connection is
@@ -548,23 +552,22 @@ impl<H: Handler> EventLoop<H> {
     fn broadcast(&mut self, message: &Message) {
         let prepared = PreparedMessage::from_message(message);
         for index in 0..self.slots.len() as u32 {
-            let Some(sender) = self.slots[index as usize]
-                .conn
-                .as_mut()
-                .and_then(Conn::open_connection)
-                .map(crate::Connection::sender)
-            else {
+            let Some(conn) = self.slots[index as usize].conn.as_mut() else {
                 continue;
             };
+            let Some(connection) = conn.open_connection() else {
+                continue;
+            };
+            let sender = connection.sender();
             let _ = match &prepared {
                 Some(prepared) => sender.send_prepared(prepared),
                 None => sender.send(message),
             };
-            self.step(index);
+            Self::touch(&mut self.touched, conn, index);
         }
     }
 
-    /// Writes a published message to this loop's subscribers of `topic`; a subscriber whose output is
+    /// Queues a published message to this loop's subscribers of `topic`; a subscriber whose output is
     /// full is handled by the slow-subscriber policy.
     fn deliver(&mut self, topic: &str, message: &PreparedMessage) {
         let mut recipients = std::mem::take(&mut self.recipients);
@@ -573,7 +576,15 @@ impl<H: Handler> EventLoop<H> {
         let policy = self.loop_config.slow_subscriber;
         let mut stats = PublishStats::default();
         for &id in &recipients {
-            let Some(connection) = self.open(id) else {
+            let Some(conn) = self
+                .slots
+                .get_mut(id.index as usize)
+                .filter(|slot| slot.generation == id.generation)
+                .and_then(|slot| slot.conn.as_mut())
+            else {
+                continue;
+            };
+            let Some(connection) = conn.open_connection() else {
                 continue;
             };
             let sender = connection.sender();
@@ -589,10 +600,29 @@ impl<H: Handler> EventLoop<H> {
                 // Closing: it gets nothing more.
                 Err(_) => continue,
             }
-            self.step(id.index);
+            Self::touch(&mut self.touched, conn, id.index);
         }
         self.recipients = recipients;
         self.shared.hub.count(stats);
+    }
+
+    /// Marks a connection to be written after the current batch of commands, once however many
+    /// messages the batch queued for it.
+    fn touch(touched: &mut Vec<u32>, conn: &mut Conn, index: u32) {
+        if !conn.touched {
+            conn.touched = true;
+            touched.push(index);
+        }
+    }
+
+    /// Writes (and settles) every connection a broadcast or publish gave output.
+    fn step_touched(&mut self) {
+        while let Some(index) = self.touched.pop() {
+            if let Some(conn) = self.slots[index as usize].conn.as_mut() {
+                conn.touched = false;
+            }
+            self.step(index);
+        }
     }
 
     fn open(&mut self, id: ConnId) -> Option<&mut crate::Connection> {

@@ -8,5 +8,5 @@ mod step;
 pub mod tls;
 #[cfg(feature = "tokio")]
 pub mod tokio;
-#[cfg(feature = "mio")]
+#[cfg(any(feature = "mio", feature = "tokio"))]
 mod topics;

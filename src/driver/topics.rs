@@ -1,10 +1,78 @@
-//! Which connections subscribe to which topics: the registry a driver consults to publish, whatever
-//! its I/O. Keys are the driver's connection ids. Publishing walks one topic's members as a slice;
-//! subscribing, unsubscribing and dropping a connection cost O(1) per topic.
+//! Topics, whatever the driver's I/O: which connections subscribe to which topics (the registry a
+//! driver consults to publish; keys are the driver's connection ids), what publishing does with a
+//! subscriber too slow to take a message, and the counts it keeps. Publishing walks one topic's
+//! members as a slice; subscribing, unsubscribing and dropping a connection cost O(1) per topic.
 
 use std::collections::HashMap;
 use std::hash::Hash;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+
+/// What publishing has done so far, over every connection of a hub (`driver::mio::Hub`,
+/// `driver::tokio::Hub`).
+///
+/// ```
+/// # #[cfg(feature = "mio")] {
+/// let stats = wscore::driver::mio::Hub::new().stats();
+/// assert_eq!((stats.delivered, stats.dropped, stats.closed), (0, 0, 0));
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PublishStats {
+    /// Messages queued to a subscriber.
+    pub delivered: u64,
+    /// Messages a subscriber missed because its output was full ([`SlowSubscriber::Drop`]).
+    pub dropped: u64,
+    /// Subscribers closed because their output was full ([`SlowSubscriber::Close`]).
+    pub closed: u64,
+}
+
+/// What publishing does with a subscriber whose output is at `Config::max_write_buffer`: it never
+/// blocks the other subscribers, and never grows past the bound.
+///
+/// ```
+/// # #[cfg(feature = "mio")] {
+/// use wscore::driver::mio::{LoopConfig, SlowSubscriber};
+/// use wscore::CloseCode;
+/// let config = LoopConfig::default().slow_subscriber(SlowSubscriber::Close(CloseCode::TRY_AGAIN_LATER));
+/// assert_eq!(LoopConfig::default().slow_subscriber, SlowSubscriber::Drop);
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SlowSubscriber {
+    /// The subscriber misses the message, counted in [`PublishStats::dropped`]; it gets later ones
+    /// once its output drains. The default.
+    Drop,
+    /// The subscriber is closed with this code (1008 policy violation or 1013 try again later are the
+    /// usual ones), counted in [`PublishStats::closed`].
+    Close(crate::CloseCode),
+}
+
+/// The counts behind [`PublishStats`], shared by the threads that publish.
+#[derive(Debug, Default)]
+pub(crate) struct Counts {
+    delivered: AtomicU64,
+    dropped: AtomicU64,
+    closed: AtomicU64,
+}
+
+impl Counts {
+    pub(crate) fn add(&self, stats: PublishStats) {
+        self.delivered.fetch_add(stats.delivered, Ordering::Relaxed);
+        self.dropped.fetch_add(stats.dropped, Ordering::Relaxed);
+        self.closed.fetch_add(stats.closed, Ordering::Relaxed);
+    }
+
+    pub(crate) fn stats(&self) -> PublishStats {
+        PublishStats {
+            delivered: self.delivered.load(Ordering::Relaxed),
+            dropped: self.dropped.load(Ordering::Relaxed),
+            closed: self.closed.load(Ordering::Relaxed),
+        }
+    }
+}
 
 /// The topics of one driver instance (an event loop).
 #[derive(Debug)]

@@ -2,10 +2,10 @@
 //! subscribers of every loop; one call shuts them all down; the delivery counts are kept here.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use super::{Command, Shared};
+use crate::driver::topics::{Counts, PublishStats};
 use crate::PreparedMessage;
 
 /// The event loops of one server, for publishing to topics across all of them and shutting them down
@@ -46,46 +46,7 @@ pub struct Hub {
 struct Inner {
     /// The loops' command queues; a loop that stopped is dropped from the list on the next look.
     loops: Mutex<Vec<Weak<Shared>>>,
-    delivered: AtomicU64,
-    dropped: AtomicU64,
-    closed: AtomicU64,
-}
-
-/// What publishing has done so far, over every loop of a [`Hub`].
-///
-/// ```
-/// let stats = wscore::driver::mio::Hub::new().stats();
-/// assert_eq!((stats.delivered, stats.dropped, stats.closed), (0, 0, 0));
-/// ```
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct PublishStats {
-    /// Messages queued to a subscriber.
-    pub delivered: u64,
-    /// Messages a subscriber missed because its output was full ([`SlowSubscriber::Drop`]).
-    pub dropped: u64,
-    /// Subscribers closed because their output was full ([`SlowSubscriber::Close`]).
-    pub closed: u64,
-}
-
-/// What publishing does with a subscriber whose output is at `Config::max_write_buffer`: it never
-/// blocks the other subscribers, and never grows past the bound.
-///
-/// ```
-/// use wscore::driver::mio::{LoopConfig, SlowSubscriber};
-/// use wscore::CloseCode;
-/// let config = LoopConfig::default().slow_subscriber(SlowSubscriber::Close(CloseCode::TRY_AGAIN_LATER));
-/// assert_eq!(LoopConfig::default().slow_subscriber, SlowSubscriber::Drop);
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum SlowSubscriber {
-    /// The subscriber misses the message, counted in [`PublishStats::dropped`]; it gets later ones
-    /// once its output drains. The default.
-    Drop,
-    /// The subscriber is closed with this code (1008 policy violation or 1013 try again later are the
-    /// usual ones), counted in [`PublishStats::closed`].
-    Close(crate::CloseCode),
+    counts: Counts,
 }
 
 impl Hub {
@@ -109,11 +70,7 @@ impl Hub {
 
     /// The delivery counts so far.
     pub fn stats(&self) -> PublishStats {
-        PublishStats {
-            delivered: self.inner.delivered.load(Ordering::Relaxed),
-            dropped: self.inner.dropped.load(Ordering::Relaxed),
-            closed: self.inner.closed.load(Ordering::Relaxed),
-        }
+        self.inner.counts.stats()
     }
 
     /// How many loops are running in the hub.
@@ -139,13 +96,7 @@ impl Hub {
     }
 
     pub(super) fn count(&self, stats: PublishStats) {
-        self.inner
-            .delivered
-            .fetch_add(stats.delivered, Ordering::Relaxed);
-        self.inner
-            .dropped
-            .fetch_add(stats.dropped, Ordering::Relaxed);
-        self.inner.closed.fetch_add(stats.closed, Ordering::Relaxed);
+        self.inner.counts.add(stats);
     }
 
     fn live_loops(&self) -> Vec<Arc<Shared>> {

@@ -70,10 +70,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 use crate::handshake::{ClientOptions, Decision, HttpResponse, Request, Upgrade};
 use crate::{CloseCode, Error, Event, Message, PreparedMessage, Sender};
 
+pub use crate::driver::topics::{PublishStats, SlowSubscriber};
 #[cfg(feature = "tls")]
 pub use event_loop::serve_tls;
 pub use event_loop::{reuse_port_listeners, serve, EventLoop};
-pub use hub::{Hub, PublishStats, SlowSubscriber};
+pub use hub::Hub;
 
 /// One connection of a loop. Ids are not reused while the loop runs long enough to matter: a slot's
 /// generation changes each time it is reused, so a stale id reaches nothing.

@@ -42,6 +42,7 @@
 //! | [`accept`], [`accept_with`], [`connect`], [`connect_with`], [`client`] | no | the handshake is abandoned with the stream |
 
 mod handshake;
+mod hub;
 mod io;
 mod split;
 #[cfg(feature = "tls")]
@@ -57,7 +58,9 @@ use crate::handshake::{Request, Response, Upgrade};
 use crate::{CloseCode, Config, Connection, Error, Event, Message, Role, Sender};
 use io::Io;
 
+pub use crate::driver::topics::{PublishStats, SlowSubscriber};
 pub use handshake::{accept, accept_with, client, connect, connect_with, Accepted, MaybeTls};
+pub use hub::Hub;
 pub use split::{ReadHalf, WriteHalf};
 
 /// A WebSocket over an async stream. It is a [`futures_core::Stream`] of messages and a

@@ -10,13 +10,15 @@
 
 use std::future::poll_fn;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::task::{Context, Poll, Wake, Waker};
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
+use super::hub::{self, Delivery, Member};
 use super::io::{now, Io};
-use crate::{CloseCode, Error, Message, Sender};
+use crate::driver::topics::SlowSubscriber;
+use crate::{CloseCode, Error, Message, PreparedMessage, Sender};
 
 /// The receiving half of a split [`WebSocketStream`](super::WebSocketStream). It runs the
 /// connection's timers, so keep it polled.
@@ -47,6 +49,44 @@ struct Shared<S> {
     waiting: Arc<Waiting>,
     /// Wakes everyone in `waiting`: the waker every poll under the lock gives the stream and timer.
     everyone: Waker,
+    /// The hubs whose topics the connection joined; it leaves them when both halves are gone.
+    hubs: Mutex<Vec<Weak<hub::Inner>>>,
+}
+
+impl<S> Drop for Shared<S> {
+    fn drop(&mut self) {
+        let key = (self as *const Shared<S>).cast::<()>() as usize;
+        for hub in lock(&self.hubs).drain(..).filter_map(|hub| hub.upgrade()) {
+            hub.leave(key);
+        }
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Member for Shared<S> {
+    fn deliver(&self, message: &PreparedMessage, policy: SlowSubscriber) -> Delivery {
+        let delivery = {
+            let mut io = lock(&self.io);
+            let sender = io.connection.sender();
+            match sender.send_prepared(message) {
+                Ok(()) => Delivery::Delivered,
+                Err(Error::WriteBufferFull { .. }) => match policy {
+                    SlowSubscriber::Drop => Delivery::Dropped,
+                    SlowSubscriber::Close(code) => {
+                        let _ = sender.close(code, "too slow to keep up");
+                        Delivery::Closed
+                    }
+                },
+                Err(_) => return Delivery::Closing,
+            }
+        };
+        // The reader writes what waits before it reads again.
+        self.waiting.wake_reader();
+        delivery
+    }
+
+    fn joined(&self, hub: Weak<hub::Inner>) {
+        lock(&self.hubs).push(hub);
+    }
 }
 
 /// The tasks waiting on the connection.
@@ -106,6 +146,7 @@ pub(super) fn split<S>(io: Io<S>) -> (ReadHalf<S>, WriteHalf<S>) {
         io: Mutex::new(io),
         everyone: Waker::from(Arc::clone(&waiting)),
         waiting,
+        hubs: Mutex::default(),
     });
     let reader = ReadHalf {
         shared: Arc::clone(&shared),
@@ -209,6 +250,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
     /// Bytes queued and not yet written.
     pub fn buffered_amount(&self) -> usize {
         lock(&self.shared.io).connection.sender().buffered_amount()
+    }
+
+    /// The connection as a hub's member.
+    pub(super) fn member(&self) -> Arc<dyn Member>
+    where
+        S: Send + 'static,
+    {
+        Arc::clone(&self.shared) as Arc<dyn Member>
     }
 
     /// Runs one poll step under the lock, with the waker that wakes every waiting task.

@@ -187,13 +187,13 @@ mod deflate {
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]
 
-        /// For every window the peer may ask for, with or without context takeover, at any level: a
-        /// fresh connection sends the prepared message's bytes exactly as it would have sent the
+        /// For every window the peer may ask for (8 bits: zlib cannot keep to it, so nothing is
+        /// compressed), with or without context takeover, at any level: a fresh connection sends the prepared message's bytes exactly as it would have sent the
         /// message itself.
         #[test]
         fn each_parameter_set_sends_the_bytes_the_message_alone_would_have(
             (kind, data) in payload(),
-            window_bits in 9u8..=15,
+            window_bits in 8u8..=15,
             no_context_takeover in any::<bool>(),
             level in 0u8..=9,
         ) {

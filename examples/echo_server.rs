@@ -329,13 +329,19 @@ fn policy(origins: Option<&AllowedOrigins>, upgrade: &Upgrade) -> Decision {
     }
 }
 
+#[cfg(feature = "mio")]
+#[path = "common/signals.rs"]
+mod signals;
+
 /// Event loops (the `mio` feature): one per `--threads`, sharing the port.
 #[cfg(feature = "mio")]
 mod event_loop {
     use std::net::ToSocketAddrs;
     use std::sync::Arc;
 
-    use wscore::driver::mio::{reuse_port_listeners, serve, ConnId, Context, Handler, LoopConfig};
+    use wscore::driver::mio::{
+        reuse_port_listeners, serve, ConnId, Context, Handler, Hub, LoopConfig,
+    };
     use wscore::handshake::{AllowedOrigins, Decision, HttpResponse, Request, Upgrade};
     use wscore::{Error, Event, Sender};
 
@@ -378,11 +384,15 @@ mod event_loop {
             .ok_or_else(|| std::io::Error::other("the address resolves to nothing"))?;
         let listeners = reuse_port_listeners(addr, options.threads)?;
         announce(listeners[0].local_addr()?, tls.is_some());
+        let hub = Hub::new();
         let loop_config = options
             .max_connections
             .map_or_else(LoopConfig::default, |max| {
                 LoopConfig::default().max_connections(max)
-            });
+            })
+            .hub(hub.clone());
+        // SIGTERM or Ctrl-C: every connection's pending echoes go out, then 1001, then `serve` returns.
+        super::signals::on_shutdown_signal(move || hub.shutdown());
         let make = || Echo {
             origins: origins.clone(),
         };

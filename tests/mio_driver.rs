@@ -687,6 +687,44 @@ fn a_peer_that_never_answers_pings_is_pinged_then_failed_with_1011() {
 // ---- 5. Graceful shutdown. ----
 
 #[test]
+fn shutdown_answers_what_a_connection_sent_before_it_then_closes_with_1001() {
+    // One thread turns the loop by hand, so that the shutdown is seen before the messages' readiness:
+    // the messages were already in the socket, and their echoes must go out ahead of the close.
+    let (log, seen) = mpsc::channel();
+    let mut event_loop =
+        EventLoop::new(Echo { log }, Config::default(), LoopConfig::default()).unwrap();
+    event_loop
+        .listen(TcpListener::bind("127.0.0.1:0").unwrap())
+        .unwrap();
+    let mut stream = TcpStream::connect(event_loop.local_addr().unwrap()).unwrap();
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    stream.write_all(&upgrade_request("/")).unwrap();
+    while seen.try_recv().is_err() {
+        event_loop.turn(Some(Duration::from_millis(10))).unwrap();
+    }
+    read_101(&mut stream);
+    event_loop.handle().shutdown().unwrap();
+    let messages: Vec<String> = (0..50).map(|i| format!("message {i}")).collect();
+    for message in &messages {
+        stream
+            .write_all(&common::masked_frame(0x81, message.as_bytes()))
+            .unwrap();
+    }
+    let client = thread::spawn(move || {
+        let echoes: Vec<Vec<u8>> = (0..50).map(|_| read_frame(&mut stream)).collect();
+        let close = read_frame(&mut stream);
+        stream.write_all(&masked_close(1001)).unwrap();
+        (echoes, close)
+    });
+    event_loop.run().unwrap();
+    let (echoes, close) = client.join().unwrap();
+    for (echo, message) in echoes.iter().zip(&messages) {
+        assert_eq!(&echo[2..], message.as_bytes());
+    }
+    assert_eq!(close, close_frame(1001, "server shutting down"));
+}
+
+#[test]
 fn shutdown_closes_every_connection_with_1001_then_run_returns_and_accepts_no_more() {
     let close_timeout = Duration::from_secs(1);
     let (mut server, seen) = echo_server(Config::default().close_timeout(close_timeout));

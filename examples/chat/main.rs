@@ -13,6 +13,8 @@
 //! `redis_bridge.rs` for what Redis pub/sub guarantees and what it does not).
 
 mod redis_bridge;
+#[path = "../common/signals.rs"]
+mod signals;
 
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -198,6 +200,9 @@ fn main() -> std::io::Result<()> {
         );
         ticker.publish(TICKS, &PreparedMessage::text(&tick));
     });
+    // SIGTERM or Ctrl-C: every member is closed with 1001, then `serve` returns and the process exits.
+    let stopper = hub.clone();
+    signals::on_shutdown_signal(move || stopper.shutdown());
     let loop_config = LoopConfig::default().hub(hub);
     let make = || Rooms {
         joining: None,

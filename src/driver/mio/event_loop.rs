@@ -633,8 +633,8 @@ impl<H: Handler> EventLoop<H> {
         slot.conn.as_mut()?.open_connection()
     }
 
-    /// Stops accepting, closes every open connection with 1001 and drops those still in their
-    /// handshake; `run` returns once all are gone.
+    /// Stops accepting, handles what every open connection has sent, then closes it with 1001, and
+    /// drops those still in their handshake; `run` returns once all are gone.
     fn shut_down(&mut self) {
         self.shutting_down = true;
         if let Some(mut listener) = self.listener.take() {
@@ -660,11 +660,20 @@ impl<H: Handler> EventLoop<H> {
                 self.remove(index);
                 continue;
             }
-            if let Some(connection) = conn.open_connection() {
-                let _ = connection
-                    .sender()
-                    .close(CloseCode::GOING_AWAY, "server shutting down");
-            }
+            // What the peer sent before the shutdown is read and handled first, so that its answers
+            // go out ahead of the close: no message accepted before the shutdown is lost.
+            conn.readable = true;
+            self.step(index);
+            let Some(connection) = self.slots[index as usize]
+                .conn
+                .as_mut()
+                .and_then(Conn::open_connection)
+            else {
+                continue;
+            };
+            let _ = connection
+                .sender()
+                .close(CloseCode::GOING_AWAY, "server shutting down");
             self.step(index);
         }
     }

@@ -206,8 +206,8 @@ impl Context {
             .push(Command::Connect(url.to_owned(), options.clone()));
     }
 
-    /// Stops the loop gracefully: no new connection, every open one closed with 1001, and
-    /// [`EventLoop::run`] returns once they are done (bounded by the close timeout, and for a peer that
+    /// Stops the loop gracefully: no new connection; every open one has what it already sent handled
+    /// (its answers queued) and is then closed with 1001; [`EventLoop::run`] returns once they are done (bounded by the close timeout, and for a peer that
     /// does not read, by the keepalive before it).
     pub fn shutdown(&mut self) {
         self.commands.push(Command::Shutdown);

@@ -1,0 +1,84 @@
+#![cfg(feature = "mio")]
+//! Graceful shutdown of `echo_server` (issue 18): SIGTERM with 100 connections in the middle of their
+//! traffic. Every client gets a 1001 close, every message it had sent before the signal was echoed, and
+//! the process exits 0 well within the close timeout.
+
+mod common;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Barrier};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use wscore::driver::blocking;
+use wscore::handshake::ClientOptions;
+use wscore::{CloseCode, Config, Message};
+
+use common::EchoServer;
+
+#[test]
+fn sigterm_closes_every_connection_with_1001_after_echoing_what_it_had_sent_then_exits_0() {
+    const CLIENTS: usize = 100;
+    let mut server = EchoServer::start(&["--driver", "mio", "--threads", "2"]);
+    let url = format!("ws://{}/", server.addr);
+    // Each client's count of messages written to its socket, read by the test before the signal.
+    let sent: Arc<Vec<AtomicU64>> = Arc::new((0..CLIENTS).map(|_| AtomicU64::new(0)).collect());
+    let warmed_up = Arc::new(Barrier::new(CLIENTS + 1));
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|n| {
+            let (url, sent, warmed_up) = (url.clone(), Arc::clone(&sent), Arc::clone(&warmed_up));
+            thread::spawn(move || -> (u64, Option<Message>) {
+                let config = Config::default().close_timeout(Duration::from_secs(10));
+                let mut ws = blocking::connect_with(&url, &ClientOptions::new(), &config).unwrap();
+                let mut echoed = 0u64;
+                // Lockstep: message i, then its echo, until the server's close comes instead.
+                loop {
+                    let message = Message::from(format!("{n}:{echoed}"));
+                    if ws.send(message.clone()).is_err() {
+                        return (echoed, None);
+                    }
+                    sent[n].fetch_add(1, Ordering::SeqCst);
+                    match ws.read().unwrap() {
+                        Some(reply) if reply == message => echoed += 1,
+                        other => {
+                            // The close (answered by the core), then the end of the connection.
+                            while ws.read().unwrap().is_some() {}
+                            return (echoed, other);
+                        }
+                    }
+                    if echoed == 10 {
+                        warmed_up.wait();
+                    }
+                }
+            })
+        })
+        .collect();
+    warmed_up.wait();
+    let sent_before: Vec<u64> = sent.iter().map(|s| s.load(Ordering::SeqCst)).collect();
+    let signalled = Instant::now();
+    server.terminate();
+    for (n, client) in clients.into_iter().enumerate() {
+        let (echoed, last) = client.join().unwrap();
+        assert!(
+            echoed >= sent_before[n],
+            "client {n}: {} sent before the signal, {echoed} echoed",
+            sent_before[n]
+        );
+        assert_eq!(
+            last,
+            Some(Message::Close(Some((
+                CloseCode::GOING_AWAY,
+                "server shutting down".to_owned()
+            )))),
+            "client {n}"
+        );
+    }
+    let status = server
+        .wait_exit(Duration::from_secs(10))
+        .expect("the server did not exit within its close timeout (10 s)");
+    assert!(status.success(), "{status}");
+    eprintln!(
+        "100 connections closed and the server gone in {:?}",
+        signalled.elapsed()
+    );
+}

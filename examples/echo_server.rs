@@ -332,7 +332,7 @@ fn policy(origins: Option<&AllowedOrigins>, upgrade: &Upgrade) -> Decision {
     }
 }
 
-#[cfg(feature = "mio")]
+#[cfg(any(feature = "mio", feature = "tokio"))]
 #[path = "common/signals.rs"]
 mod signals;
 
@@ -420,11 +420,17 @@ mod tokio_server {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
 
+    use std::time::Duration;
+
     use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
     use tokio::net::{TcpListener, TcpStream};
+    use tokio::sync::watch;
     use wscore::driver::tokio::{accept_with, Accepted};
     use wscore::handshake::{AllowedOrigins, HttpResponse};
-    use wscore::{Config, Error};
+    use wscore::{CloseCode, Config, Error};
+
+    /// Turns true when the server shuts down.
+    type Stopped = watch::Receiver<bool>;
 
     use super::{announce, page, policy, Options, Slot, Tls};
 
@@ -453,13 +459,24 @@ mod tokio_server {
         let max_connections = options.max_connections.unwrap_or(10_000);
         let live = Arc::new(AtomicUsize::new(0));
         let config = Arc::new(options.config.clone());
+        // SIGTERM or Ctrl-C: stop accepting; every connection echoes what it already holds, then
+        // closes with 1001; the server returns once they are closed (or the close timeout passed).
+        let (stop, stopped) = watch::channel(false);
+        super::signals::on_shutdown_signal(move || {
+            let _ = stop.send(true);
+        });
+        let mut stopping = stopped.clone();
         loop {
-            let (stream, peer) = match listener.accept().await {
+            let accepted = tokio::select! {
+                accepted = listener.accept() => accepted,
+                _ = stopping.changed() => break,
+            };
+            let (stream, peer) = match accepted {
                 Ok(accepted) => accepted,
                 // Out of file descriptors, or a connection reset before it was accepted: keep serving.
                 Err(e) => {
                     eprintln!("accept failed: {e}");
-                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                    tokio::time::sleep(Duration::from_millis(10)).await;
                     continue;
                 }
             };
@@ -471,16 +488,27 @@ mod tokio_server {
             }
             live.fetch_add(1, Ordering::Relaxed);
             let slot = Slot(Arc::clone(&live));
-            let (config, origins) = (Arc::clone(&config), origins.clone());
+            let (config, origins, stopped) =
+                (Arc::clone(&config), origins.clone(), stopped.clone());
             #[allow(clippy::clone_on_copy)]
             let tls = tls.clone();
             tokio::spawn(async move {
                 let _slot = slot;
-                if let Err(e) = serve_maybe_tls(stream, tls, &config, origins.as_deref()).await {
+                let served = serve_maybe_tls(stream, tls, &config, origins.as_deref(), stopped);
+                if let Err(e) = served.await {
                     eprintln!("{peer}: {e}");
                 }
             });
         }
+        drop(listener);
+        // Every connection's close handshake is bounded by the close timeout (and its handshake by
+        // the handshake deadline); waiting past both would only wait for a bug.
+        let patience = config.close_timeout + config.handshake_timeout + Duration::from_secs(1);
+        let deadline = tokio::time::Instant::now() + patience;
+        while live.load(Ordering::Relaxed) > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        Ok(())
     }
 
     #[cfg(feature = "tls")]
@@ -493,6 +521,7 @@ mod tokio_server {
         tls: Acceptor,
         config: &Config,
         origins: Option<&AllowedOrigins>,
+        stopped: Stopped,
     ) -> Result<(), Error> {
         stream.set_nodelay(true)?;
         match tls {
@@ -503,9 +532,9 @@ mod tokio_server {
                     .await
                     .map_err(|_| Error::HandshakeTimeout)??;
                 // Boxed: a TLS stream is large, and plain connections' tasks need not carry room for it.
-                Box::pin(echo(tls, config, origins)).await
+                Box::pin(echo(tls, config, origins, stopped)).await
             }
-            _ => echo(stream, config, origins).await,
+            _ => echo(stream, config, origins, stopped).await,
         }
     }
 
@@ -513,6 +542,7 @@ mod tokio_server {
         stream: S,
         config: &Config,
         origins: Option<&AllowedOrigins>,
+        mut stopped: Stopped,
     ) -> Result<(), Error> {
         match accept_with(stream, config, |upgrade| policy(origins, upgrade)).await? {
             Accepted::Http {
@@ -527,11 +557,33 @@ mod tokio_server {
             }
             Accepted::WebSocket(mut ws) => {
                 // The event borrows the connection's buffer; the sender beside it echoes without a
-                // copy, and what it queues goes out with the next read.
-                while let Some((event, sender)) = ws.read_event().await? {
-                    super::echo(event, sender)?;
+                // copy, and what it queues goes out with the next read. Reading comes first (biased):
+                // what the peer already sent is echoed before a shutdown closes it.
+                let going_away = |ws: &mut wscore::driver::tokio::WebSocketStream<S>| {
+                    ws.sender()
+                        .close(CloseCode::GOING_AWAY, "server shutting down")
+                };
+                let mut open = !*stopped.borrow();
+                if !open {
+                    going_away(&mut ws)?;
                 }
-                Ok(())
+                loop {
+                    let stop = tokio::select! {
+                        biased;
+                        event = ws.read_event() => match event? {
+                            Some((event, sender)) => {
+                                super::echo(event, sender)?;
+                                false
+                            }
+                            None => return Ok(()),
+                        },
+                        _ = stopped.changed(), if open => true,
+                    };
+                    if stop {
+                        open = false;
+                        going_away(&mut ws)?;
+                    }
+                }
             }
         }
     }

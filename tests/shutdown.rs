@@ -1,7 +1,7 @@
-#![cfg(feature = "mio")]
-//! Graceful shutdown of `echo_server` (issue 18): SIGTERM with 100 connections in the middle of their
-//! traffic. Every client gets a 1001 close, every message it had sent before the signal was echoed, and
-//! the process exits 0 well within the close timeout.
+#![cfg(all(feature = "mio", feature = "tokio"))]
+//! Graceful shutdown of `echo_server` (issue 18) on the mio and tokio drivers: SIGTERM with 100
+//! connections in the middle of their traffic. Every client gets a 1001 close, every message it had
+//! sent before the signal was echoed, and the process exits 0 well within the close timeout.
 
 mod common;
 
@@ -17,9 +17,18 @@ use wscore::{CloseCode, Config, Message};
 use common::EchoServer;
 
 #[test]
-fn sigterm_closes_every_connection_with_1001_after_echoing_what_it_had_sent_then_exits_0() {
+fn sigterm_on_the_mio_driver_closes_every_connection_with_1001_after_its_echoes_then_exits_0() {
+    sigterm_with_a_hundred_connections_mid_stream("mio");
+}
+
+#[test]
+fn sigterm_on_the_tokio_driver_closes_every_connection_with_1001_after_its_echoes_then_exits_0() {
+    sigterm_with_a_hundred_connections_mid_stream("tokio");
+}
+
+fn sigterm_with_a_hundred_connections_mid_stream(driver: &str) {
     const CLIENTS: usize = 100;
-    let mut server = EchoServer::start(&["--driver", "mio", "--threads", "2"]);
+    let mut server = EchoServer::start(&["--driver", driver, "--threads", "2"]);
     let url = format!("ws://{}/", server.addr);
     // Each client's count of messages written to its socket, read by the test before the signal.
     let sent: Arc<Vec<AtomicU64>> = Arc::new((0..CLIENTS).map(|_| AtomicU64::new(0)).collect());
@@ -78,7 +87,7 @@ fn sigterm_closes_every_connection_with_1001_after_echoing_what_it_had_sent_then
         .expect("the server did not exit within its close timeout (10 s)");
     assert!(status.success(), "{status}");
     eprintln!(
-        "100 connections closed and the server gone in {:?}",
+        "{driver}: 100 connections closed and the server gone in {:?}",
         signalled.elapsed()
     );
 }

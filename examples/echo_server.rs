@@ -3,8 +3,8 @@
 //! N` loops sharing the port); `--driver blocking` serves one thread per connection. Either way at most
 //! `--max-connections` at once: beyond that a new connection is answered `503 Service Unavailable` and
 //! closed, so opening sockets cannot exhaust the server. A connection that sends nothing is answered 408
-//! at the handshake deadline; after the handshake the core's keepalive ends a silent peer. On the event
-//! loops, SIGTERM or Ctrl-C stops it gracefully: no new connection, every open one gets the echoes of
+//! at the handshake deadline; after the handshake the core's keepalive ends a silent peer. On the mio
+//! and tokio drivers, SIGTERM or Ctrl-C stops it gracefully: no new connection, every open one gets the echoes of
 //! what it already sent, then a 1001 close, and the process exits 0 once they are closed (a second
 //! signal ends it at once).
 //!

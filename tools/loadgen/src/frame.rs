@@ -1,6 +1,7 @@
 //! Client-side WebSocket framing (RFC 6455 §5.2), written for the load generator alone: encode masked
 //! frames, parse the server's unmasked ones. It shares nothing with wscore on purpose: the tool that
-//! judges our server must not reuse the receive path it is judging.
+//! judges our server must not reuse the receive path it is judging. The one extension bit it knows is
+//! permessage-deflate's RSV1 (RFC 7692 §6), which a caller allows once the extension is negotiated.
 
 use std::fmt;
 
@@ -15,6 +16,8 @@ pub const OP_PONG: u8 = 0xA;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Header {
     pub fin: bool,
+    /// RSV1: with permessage-deflate, the message is compressed (RFC 7692 §6).
+    pub compressed: bool,
     pub opcode: u8,
     /// Bytes of header before the payload (2, 4 or 10: a server frame carries no mask key).
     pub header_len: usize,
@@ -31,8 +34,11 @@ impl Header {
 /// Everything a server frame can get wrong, as seen by a client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FrameError {
-    /// §5.2: RSV1-3 must be 0 unless an extension was negotiated, and we negotiate none.
+    /// §5.2: RSV1-3 must be 0 unless an extension defines them; permessage-deflate defines RSV1 alone.
     ReservedBits(u8),
+    /// RFC 7692 §6.1: RSV1 marks the first frame of a data message, never a control frame or a
+    /// continuation.
+    CompressedNonFirst(u8),
     /// §5.2: opcodes 0x3-0x7 and 0xB-0xF are reserved.
     UnknownOpcode(u8),
     /// §5.1: a server must not mask the frames it sends.
@@ -51,6 +57,7 @@ impl fmt::Display for FrameError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             FrameError::ReservedBits(bits) => write!(f, "reserved bits set: {bits:#04x}"),
+            FrameError::CompressedNonFirst(op) => write!(f, "RSV1 on a frame of opcode {op:#x}"),
             FrameError::UnknownOpcode(op) => write!(f, "reserved opcode {op:#x}"),
             FrameError::Masked => write!(f, "masked frame from the server"),
             FrameError::FragmentedControl(op) => write!(f, "fragmented control frame {op:#x}"),
@@ -64,21 +71,27 @@ impl fmt::Display for FrameError {
 }
 
 /// Parses the header at the start of `buf`: `Ok(None)` means it needs more bytes, like httparse's
-/// `Status::Partial`. Only the header is looked at; the caller waits for the payload.
-pub fn parse_header(buf: &[u8]) -> Result<Option<Header>, FrameError> {
+/// `Status::Partial`. Only the header is looked at; the caller waits for the payload. `deflate` says
+/// whether permessage-deflate was negotiated, which makes RSV1 legal on a data message's first frame.
+pub fn parse_header(buf: &[u8], deflate: bool) -> Result<Option<Header>, FrameError> {
     let [b0, b1, ..] = *buf else {
         return Ok(None);
     };
-    if b0 & 0x70 != 0 {
-        return Err(FrameError::ReservedBits(b0 & 0x70));
+    let reserved = b0 & if deflate { 0x30 } else { 0x70 };
+    if reserved != 0 {
+        return Err(FrameError::ReservedBits(reserved));
     }
     let fin = b0 & 0x80 != 0;
+    let compressed = b0 & 0x40 != 0;
     let opcode = b0 & 0x0F;
     match opcode {
         OP_CONTINUATION | OP_TEXT | OP_BINARY => {}
         OP_CLOSE | OP_PING | OP_PONG if !fin => return Err(FrameError::FragmentedControl(opcode)),
         OP_CLOSE | OP_PING | OP_PONG => {}
         _ => return Err(FrameError::UnknownOpcode(opcode)),
+    }
+    if compressed && !matches!(opcode, OP_TEXT | OP_BINARY) {
+        return Err(FrameError::CompressedNonFirst(opcode));
     }
     if b1 & 0x80 != 0 {
         return Err(FrameError::Masked);
@@ -113,6 +126,7 @@ pub fn parse_header(buf: &[u8]) -> Result<Option<Header>, FrameError> {
     };
     let header = Header {
         fin,
+        compressed,
         opcode,
         header_len,
         payload_len,
@@ -177,12 +191,16 @@ mod tests {
     use super::*;
 
     /// Runs `parse_header` three ways (whole, one byte at a time, with trailing bytes) and checks they
-    /// agree; returns the whole-input answer.
+    /// agree; returns the whole-input answer. Without permessage-deflate, as most tests want.
     fn parse_three_ways(frame: &[u8]) -> Result<Option<Header>, FrameError> {
-        let whole = parse_header(frame);
+        parse_three_ways_with(frame, false)
+    }
+
+    fn parse_three_ways_with(frame: &[u8], deflate: bool) -> Result<Option<Header>, FrameError> {
+        let whole = parse_header(frame, deflate);
         let mut trailing = frame.to_vec();
         trailing.extend_from_slice(&[0x82, 0x00, 0xFF, 0xEE]);
-        let with_trailing = parse_header(&trailing);
+        let with_trailing = parse_header(&trailing, deflate);
         match whole {
             Ok(Some(h)) => assert_eq!(
                 with_trailing,
@@ -195,7 +213,7 @@ mod tests {
         // A prefix either needs more bytes or already fails with the same error; a complete header is
         // never reported before the last byte of the input arrives.
         for end in 0..frame.len() {
-            match parse_header(&frame[..end]) {
+            match parse_header(&frame[..end], deflate) {
                 Ok(None) => {}
                 Ok(Some(h)) => {
                     assert!(end >= h.header_len, "header before its bytes");
@@ -210,6 +228,7 @@ mod tests {
     fn header(fin: bool, opcode: u8, header_len: usize, payload_len: u64) -> Header {
         Header {
             fin,
+            compressed: false,
             opcode,
             header_len,
             payload_len,
@@ -218,8 +237,8 @@ mod tests {
 
     #[test]
     fn needs_two_bytes_before_anything() {
-        assert_eq!(parse_header(&[]), Ok(None));
-        assert_eq!(parse_header(&[0x82]), Ok(None));
+        assert_eq!(parse_header(&[], false), Ok(None));
+        assert_eq!(parse_header(&[0x82], true), Ok(None));
     }
 
     #[test]
@@ -284,6 +303,40 @@ mod tests {
         assert_eq!(
             parse_three_ways(&[0x92, 0]),
             Err(FrameError::ReservedBits(0x10))
+        );
+    }
+
+    #[test]
+    fn takes_rsv1_on_a_first_data_frame_once_deflate_is_negotiated() {
+        let compressed = Header {
+            compressed: true,
+            ..header(false, OP_TEXT, 2, 5)
+        };
+        assert_eq!(
+            parse_three_ways_with(&[0x41, 5], true),
+            Ok(Some(compressed))
+        );
+        assert_eq!(
+            parse_three_ways_with(&[0x41, 5], false),
+            Err(FrameError::ReservedBits(0x40)),
+            "not negotiated"
+        );
+    }
+
+    #[test]
+    fn rejects_rsv1_on_continuations_and_control_frames() {
+        assert_eq!(
+            parse_three_ways_with(&[0xC0, 0], true),
+            Err(FrameError::CompressedNonFirst(OP_CONTINUATION))
+        );
+        assert_eq!(
+            parse_three_ways_with(&[0xC9, 0], true),
+            Err(FrameError::CompressedNonFirst(OP_PING))
+        );
+        assert_eq!(
+            parse_three_ways_with(&[0xA2, 0], true),
+            Err(FrameError::ReservedBits(0x20)),
+            "RSV2 stays reserved"
         );
     }
 

@@ -386,7 +386,6 @@ mod event_loop {
             .next()
             .ok_or_else(|| std::io::Error::other("the address resolves to nothing"))?;
         let listeners = reuse_port_listeners(addr, options.threads)?;
-        announce(listeners[0].local_addr()?, tls.is_some());
         let hub = Hub::new();
         let loop_config = options
             .max_connections
@@ -395,7 +394,10 @@ mod event_loop {
             })
             .hub(hub.clone());
         // SIGTERM or Ctrl-C: every connection's pending echoes go out, then 1001, then `serve` returns.
-        super::signals::on_shutdown_signal(move || hub.shutdown());
+        // Waiting for signals before the address is announced: whoever reads it may signal at once.
+        let stopper = hub.clone();
+        super::signals::on_shutdown_signal(move || stopper.shutdown());
+        announce(listeners[0].local_addr()?, tls.is_some());
         let make = || Echo {
             origins: origins.clone(),
         };
@@ -452,7 +454,6 @@ mod tokio_server {
         tls: Tls,
     ) -> std::io::Result<()> {
         let listener = TcpListener::bind(&options.addr).await?;
-        announce(listener.local_addr()?, tls.is_some());
         #[cfg(feature = "tls")]
         let tls =
             tls.map(|acceptor| tokio_rustls::TlsAcceptor::from(Arc::clone(acceptor.config())));
@@ -465,6 +466,8 @@ mod tokio_server {
         super::signals::on_shutdown_signal(move || {
             let _ = stop.send(true);
         });
+        // Announced once the signals are watched: whoever reads the address may signal at once.
+        announce(listener.local_addr()?, tls.is_some());
         let mut stopping = stopped.clone();
         loop {
             let accepted = tokio::select! {

@@ -10,17 +10,11 @@ use std::time::{Duration, Instant};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 
-use crate::deflate::{self, Inflater};
+use crate::deflate::Inflater;
 use crate::frame::{
     self, FrameError, OP_BINARY, OP_CLOSE, OP_CONTINUATION, OP_PING, OP_PONG, OP_TEXT,
 };
-
-/// The sample nonce of RFC 6455 §1.3 and its accept value. A server cannot tell a fixed nonce from a
-/// random one, and a known pair lets us check `Sec-WebSocket-Accept` without carrying SHA-1.
-const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
-const ACCEPT: &str = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
-/// A 101 response longer than this is a broken server, not a slow one.
-const MAX_RESPONSE: usize = 16 << 10;
+use crate::handshake;
 
 /// Where connections go: a `ws://HOST:PORT/PATH?QUERY` URL, resolved once.
 #[derive(Debug, Clone)]
@@ -86,6 +80,12 @@ pub trait Workload {
 
     /// The measured window opens (`true`) or closes (`false`): the moment to read counters.
     fn measuring(&mut self, open: bool);
+
+    /// Whether the warm-up may end (once its time is up): a workload can hold it until every
+    /// connection has done what it does once only.
+    fn warmed_up(&self) -> bool {
+        true
+    }
 }
 
 /// A measured window: how long it lasted, and how busy the load generator was in it (1.0: the client
@@ -226,8 +226,8 @@ impl Pool {
         })
     }
 
-    /// Warms up for `warmup`, then runs the measured window for `duration`, telling the workload when
-    /// it opens and closes.
+    /// Warms up for `warmup` (and until the workload is warm), then runs the measured window for
+    /// `duration`, telling the workload when it opens and closes.
     pub fn measure<W: Workload>(
         &mut self,
         workload: &mut W,
@@ -236,8 +236,8 @@ impl Pool {
         timeout: Duration,
     ) -> Result<Window, String> {
         let warm = Instant::now() + warmup;
-        self.pump(workload, "warm-up", warmup + timeout, |_, _| {
-            Instant::now() >= warm
+        self.pump(workload, "warm-up", warmup + timeout, |_, w| {
+            Instant::now() >= warm && w.warmed_up()
         })?;
         workload.measuring(true);
         let cpu_before = crate::thread_cpu();
@@ -409,22 +409,12 @@ impl Pool {
             conn.state = State::Handshake;
             conn.writable = true;
             let target = self.target(conn.id);
-            write!(
-                conn.wbuf,
-                "GET {} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-                 Sec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n",
-                target.path, target.host
-            )
-            .map_err(|e| e.to_string())?;
-            if self.settings.deflate {
-                write!(
-                    conn.wbuf,
-                    "Sec-WebSocket-Extensions: {}\r\n",
-                    deflate::OFFER
-                )
-                .map_err(|e| e.to_string())?;
-            }
-            conn.wbuf.extend_from_slice(b"\r\n");
+            handshake::request(
+                &mut conn.wbuf,
+                &target.host,
+                &target.path,
+                self.settings.deflate,
+            );
             flush(conn)?;
         }
         if readable {
@@ -503,18 +493,15 @@ impl Pool {
     ) -> Result<(), String> {
         if conn.state == State::Handshake {
             let data = &conn.rbuf[conn.rstart..conn.rend];
-            let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") else {
-                if data.len() > MAX_RESPONSE {
-                    return Err("no end to the handshake response".into());
-                }
+            let Some(end) = handshake::response_end(data)? else {
                 return Ok(());
             };
-            let accepted = check_response(&data[..end + 4], self.settings.deflate)?;
+            let accepted = handshake::check_response(&data[..end], self.settings.deflate)?;
             if self.settings.deflate && accepted.is_none() {
                 return Err("the server declined permessage-deflate".into());
             }
             conn.inflater = accepted.map(Inflater::new);
-            conn.rstart += end + 4;
+            conn.rstart += end;
             conn.state = State::Open;
             self.counts.pending -= 1;
             self.counts.open += 1;
@@ -664,49 +651,6 @@ fn flush(conn: &mut Conn) -> Result<(), String> {
     Ok(())
 }
 
-/// Checks a complete `101` response: status, `Upgrade`, `Connection`, `Sec-WebSocket-Accept`, and the
-/// extension if one was offered (§4.1: a server must not answer with one that was not). Returns the
-/// permessage-deflate the server accepted, if any.
-fn check_response(head: &[u8], deflate_offered: bool) -> Result<Option<deflate::Accepted>, String> {
-    let text = std::str::from_utf8(head).map_err(|_| "a handshake response that is not UTF-8")?;
-    let mut lines = text.split("\r\n");
-    let status = lines.next().unwrap_or_default();
-    if !status.starts_with("HTTP/1.1 101") {
-        return Err(format!("handshake refused: {status:?}"));
-    }
-    let (mut upgrade, mut connection, mut accept) = (false, false, false);
-    let mut extension = None;
-    for line in lines.filter(|l| !l.is_empty()) {
-        let (name, value) = line
-            .split_once(':')
-            .ok_or_else(|| format!("a header line without a colon: {line:?}"))?;
-        let value = value.trim();
-        if name.eq_ignore_ascii_case("upgrade") {
-            upgrade = value.eq_ignore_ascii_case("websocket");
-        } else if name.eq_ignore_ascii_case("connection") {
-            connection = value
-                .split(',')
-                .any(|t| t.trim().eq_ignore_ascii_case("upgrade"));
-        } else if name.eq_ignore_ascii_case("sec-websocket-accept") {
-            if value != ACCEPT {
-                return Err(format!("wrong Sec-WebSocket-Accept: {value}"));
-            }
-            accept = true;
-        } else if name.eq_ignore_ascii_case("sec-websocket-extensions") {
-            if !deflate_offered || extension.is_some() {
-                return Err(format!("an extension that was not offered: {value:?}"));
-            }
-            extension = Some(deflate::check_response(value)?);
-        }
-    }
-    match (upgrade, connection, accept) {
-        (true, true, true) => Ok(extension),
-        _ => Err(format!(
-            "incomplete 101: upgrade {upgrade}, connection {connection}, accept {accept}"
-        )),
-    }
-}
-
 fn protocol_error(e: FrameError) -> String {
     format!("protocol error: {e}")
 }
@@ -726,41 +670,6 @@ fn describe_close(body: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const GOOD: &str = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
-                        Connection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
-
-    #[test]
-    fn accepts_a_complete_101() {
-        assert_eq!(check_response(GOOD.as_bytes(), false), Ok(None));
-        let lower = GOOD.replace("Upgrade: websocket", "upgrade: WebSocket");
-        assert_eq!(check_response(lower.as_bytes(), false), Ok(None));
-    }
-
-    #[test]
-    fn rejects_a_refusal_or_a_wrong_accept() {
-        assert!(check_response(b"HTTP/1.1 400 Bad Request\r\n\r\n", false).is_err());
-        let wrong = GOOD.replace("s3pPLMBiTxaQ9kYGzzhZRbK+xOo=", "AAAA");
-        assert!(check_response(wrong.as_bytes(), false).is_err());
-        let missing = GOOD.replace("Connection: Upgrade\r\n", "");
-        assert!(check_response(missing.as_bytes(), false).is_err());
-    }
-
-    #[test]
-    fn takes_permessage_deflate_only_when_offered() {
-        let with = GOOD.replace(
-            "\r\n\r\n",
-            "\r\nSec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover\r\n\r\n",
-        );
-        assert_eq!(
-            check_response(with.as_bytes(), true),
-            Ok(Some(deflate::Accepted {
-                server_no_context_takeover: true
-            }))
-        );
-        assert!(check_response(with.as_bytes(), false).is_err());
-        assert_eq!(check_response(GOOD.as_bytes(), true), Ok(None), "declined");
-    }
 
     #[test]
     fn a_target_keeps_path_and_query() {

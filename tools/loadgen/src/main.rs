@@ -24,6 +24,7 @@ mod deflate;
 mod echo;
 mod fanout;
 mod frame;
+mod handshake;
 
 use std::fmt::Write as _;
 use std::process::ExitCode;

@@ -29,6 +29,9 @@ LANES=${LANES:-"plain deflate"}
 # Messages the publisher keeps ahead of the slowest subscriber: enough that the server always has work,
 # few enough that no subscriber's output nears the server's bound (4 MiB in wscore), so none is dropped.
 IN_FLIGHT=${IN_FLIGHT:-16}
+# Bound on each phase that waits for a server (connecting, warm-up, draining, closing): Node compressing
+# for 10,000 subscribers one at a time takes seconds per message.
+TIMEOUT=${TIMEOUT:-120}
 SERVER_CORE=${SERVER_CORE:-0}
 LOAD_CORE=${LOAD_CORE:-1}
 # The Redis lane: subscribers, message size, and 1 message in flight, so latency is not queueing.
@@ -161,7 +164,7 @@ run() {
     : >"$work/loadgen.err"
     out=$(taskset -c "$LOAD_CORE" "$LOADGEN" --fanout --url "ws://$ADDR/" --publish-url "ws://$ADDR/publish" \
         --connections "$n" --size "$size" --in-flight "$IN_FLIGHT" --duration "$DURATION" --warmup "$WARMUP" \
-        --server-pid "$SERVER_PID" "${flags[@]}" 2>"$work/loadgen.err") || true
+        --server-pid "$SERVER_PID" --timeout "$TIMEOUT" "${flags[@]}" 2>"$work/loadgen.err") || true
     stop "$SERVER_PID"
     log "  $w: ${out:-no output}"
     if [[ -z "$out" || "$(field "$out" errors)" != 0 ]]; then
@@ -216,7 +219,7 @@ redis_lane() {
         return
     fi
     local flags=(--fanout --text --latency --connections "$REDIS_SUBSCRIBERS" --size "$REDIS_SIZE" --in-flight 1
-        --duration "$DURATION" --warmup "$WARMUP")
+        --duration "$DURATION" --warmup "$WARMUP" --timeout "$TIMEOUT")
     local room="?room=fanout" out
 
     launch chat-local "$CHAT" --addr 127.0.0.1:0 --loops 1 || { ERRORS+=("chat did not start"); return; }
@@ -311,15 +314,17 @@ target() {
     esac
 }
 
+# heading TITLE COLUMN...: a table's title and header rows, its first column the workload.
+heading() {
+    local title=$1 header="| workload |" rule="|---|" column
+    shift
+    for column in "$@"; do header+=" $column |"; rule+="---|"; done
+    printf '\n### %s\n\n%s\n%s\n' "$title" "$header" "$rule"
+}
+
 table() {
     local title=$1 metric=$2
-    echo
-    echo "### $title"
-    echo
-    local header="| workload |" rule="|---|"
-    for s in "${ran[@]}"; do header+=" $s |"; rule+="---|"; done
-    echo "$header"
-    echo "$rule"
+    heading "$title" "${ran[@]}"
     for w in "${WORKLOADS[@]}"; do
         local line="| $(label "$w") |"
         for s in "${ran[@]}"; do line+=" $(cell "$s" "$w" "$metric") |"; done
@@ -344,14 +349,7 @@ for b in node-ws wscore-per-connection; do
     others=()
     for s in "${ran[@]}"; do [[ $s == "$b" ]] || others+=("$s"); done
     (( ${#others[@]} )) || continue
-    echo
-    echo "### Deliveries per server CPU-second ÷ $b (this run)"
-    echo
-    header="| workload |"
-    rule="|---|"
-    for s in "${others[@]}"; do header+=" $s |"; rule+="---|"; done
-    echo "$header target for wscore-topic |"
-    echo "$rule---|"
+    heading "Deliveries per server CPU-second ÷ $b (this run)" "${others[@]}" "target for wscore-topic"
     for w in "${WORKLOADS[@]}"; do
         line="| $(label "$w") |"
         for s in "${others[@]}"; do line+=" $(ratio "$s" "$b" "$w") |"; done

@@ -67,7 +67,8 @@ pub(super) struct Conn {
     /// Output was queued for it by a broadcast or publish, to be written once the batch of commands
     /// is done (so that many messages cost one write).
     pub(super) touched: bool,
-    /// Since when the socket has had nothing to read; its buffers go back `RELEASE_BUFFERS_AFTER` later.
+    /// Since when the connection has had nothing to read nor to write; its buffers go back
+    /// `RELEASE_BUFFERS_AFTER` later.
     quiet_since: Option<Instant>,
     error: Option<Error>,
 }
@@ -569,6 +570,11 @@ impl Conn {
             self.head_written = 0;
         }
         if let Phase::Open(connection) = &mut self.phase {
+            if !connection.pending_output().is_empty() && self.quiet_since.is_some() {
+                // Traffic the other way: a subscriber that only receives is not idle, and giving its
+                // buffers (and compressor) back each second would rebuild them for the next message.
+                self.quiet_since = Some(Instant::now());
+            }
             while !connection.pending_output().is_empty() && !connection.is_drained() {
                 match self.stream.write(connection.pending_output())? {
                     Some(n) => connection.consume_output(n),

@@ -25,7 +25,7 @@
 //!   [`Handler::writable`] is called and reading resumes.
 //! - Time: one heap of deadlines per loop, fed by each connection's `poll_timeout()` (handshake
 //!   deadline, keepalive, idle, close timeout); `Poll::poll` sleeps until the earliest.
-//! - Memory: a connection that has had nothing to read for a second gives its buffers back
+//! - Memory: a connection that has had nothing to read or write for a second gives its buffers back
 //!   (`shrink_to_idle`), so an idle connection costs its state and its socket, while a busy one keeps
 //!   them and allocates nothing per message.
 //! - TLS (feature `tls`): `wss://` clients ([`EventLoop::connect`]) and TLS listeners

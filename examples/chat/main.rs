@@ -167,7 +167,7 @@ fn main() -> std::io::Result<()> {
     let bound = listeners[0].local_addr()?;
     let acceptor = match (&args.cert, &args.key) {
         (None, None) => None,
-        (Some(cert), Some(key)) => Some(tls_acceptor(cert, key)),
+        (Some(cert), Some(key)) => tls_acceptor(cert, key),
         _ => {
             eprintln!("--tls-cert and --tls-key go together");
             std::process::exit(2);
@@ -218,15 +218,18 @@ type Acceptor = wscore::driver::tls::TlsAcceptor;
 type Acceptor = std::convert::Infallible;
 
 #[cfg(feature = "tls")]
-fn tls_acceptor(cert: &str, key: &str) -> Acceptor {
-    Acceptor::from_pem_files(cert, key).unwrap_or_else(|e| {
-        eprintln!("TLS: {e}");
-        std::process::exit(2);
-    })
+fn tls_acceptor(cert: &str, key: &str) -> Option<Acceptor> {
+    match Acceptor::from_pem_files(cert, key) {
+        Ok(acceptor) => Some(acceptor),
+        Err(e) => {
+            eprintln!("TLS: {e}");
+            std::process::exit(2);
+        }
+    }
 }
 
 #[cfg(not(feature = "tls"))]
-fn tls_acceptor(_: &str, _: &str) -> Acceptor {
+fn tls_acceptor(_: &str, _: &str) -> Option<Acceptor> {
     eprintln!("--tls-cert needs the tls feature: cargo run --features mio,tls ...");
     std::process::exit(2);
 }

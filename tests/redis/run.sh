@@ -11,4 +11,6 @@ if ! command -v redis-server >/dev/null; then
 fi
 # The package starts a system-wide server on 6379; the test uses its own, so that one is left alone.
 redis-server --version
+# `cargo test --test NAME` does not build the examples the test runs.
+cargo build --all-features --example chat
 cargo test --all-features --test redis_chat -- --ignored

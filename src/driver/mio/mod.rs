@@ -101,7 +101,9 @@ pub trait Handler {
         Decision::accept()
     }
 
-    /// A connection opened: a server's accepted upgrade, or a client's 101.
+    /// A connection opened: a server's accepted upgrade, or a client's 101. On a server it follows the
+    /// [`Handler::upgrade`] that accepted it at once, with no other callback between, so what the
+    /// upgrade read from the request (a room, a role) can be carried over to it in the handler.
     fn open(&mut self, context: &mut Context, id: ConnId, sender: &mut Sender) {
         let _ = (context, id, sender);
     }

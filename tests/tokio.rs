@@ -19,6 +19,7 @@ async fn echo_server(config: Config) -> String {
     tokio::spawn(async move {
         loop {
             let (stream, _) = listener.accept().await.unwrap();
+            stream.set_nodelay(true).unwrap();
             tokio::spawn(echo(stream, config.clone()));
         }
     });

@@ -41,6 +41,10 @@ pub enum Accepted<S> {
 /// Reads a handshake from a new stream and accepts any valid upgrade, without a subprotocol. Call it
 /// as soon as the stream is accepted: the handshake must finish within `Config::handshake_timeout`. A
 /// refused request has been answered (400, 408, 426, 431) when the error returns.
+///
+/// The socket is the application's, so its options are too: on a `TcpStream`, call
+/// `set_nodelay(true)` first (the mio driver and `connect` do). Without it the kernel may hold the
+/// last segment of a frame until the peer's delayed acknowledgement, up to 40 ms a message.
 pub async fn accept<S>(stream: S, config: &Config) -> Result<Accepted<S>, Error>
 where
     S: AsyncRead + AsyncWrite + Unpin,

@@ -28,6 +28,7 @@ use crate::PreparedMessage;
 /// let listener = tokio::net::TcpListener::bind("127.0.0.1:9001").await?;
 /// loop {
 ///     let (stream, _) = listener.accept().await?;
+///     stream.set_nodelay(true)?;
 ///     let hub = hub.clone();
 ///     tokio::spawn(async move {
 ///         let Ok(Accepted::WebSocket(ws)) = accept(stream, &Default::default()).await else {

@@ -18,6 +18,7 @@
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:9001").await?;
 //! loop {
 //!     let (stream, _) = listener.accept().await?;
+//!     stream.set_nodelay(true)?;
 //!     tokio::spawn(async move {
 //!         if let Ok(Accepted::WebSocket(mut ws)) = accept(stream, &Default::default()).await {
 //!             while let Ok(Some(message)) = ws.read().await {

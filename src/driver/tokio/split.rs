@@ -79,8 +79,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Member for Shared<S> {
                 Err(_) => return Delivery::Closing,
             }
         };
-        // The reader writes what waits before it reads again.
-        self.waiting.wake_reader();
+        // The reader writes what waits before it reads again; a task parked in a writer's send (the
+        // reader's own, between two reads) flushes too, so everyone waiting is woken.
+        self.everyone.wake_by_ref();
         delivery
     }
 

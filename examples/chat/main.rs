@@ -19,7 +19,7 @@ mod signals;
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use redis_bridge::{topic, Bridge};
+use redis_bridge::{topic, Bridge, Handed};
 use wscore::driver::mio::{reuse_port_listeners, ConnId, Context, Handler, Hub, LoopConfig};
 use wscore::handshake::{Decision, HttpResponse, Request, Upgrade};
 use wscore::{Config, Error, Event, PreparedMessage, Sender};
@@ -41,9 +41,12 @@ struct Rooms {
 impl Rooms {
     /// Says `text` in `room`: through Redis, to every process, or on this process's loops alone.
     fn say(&self, context: &mut Context, room: &str, text: &str) {
-        match &self.redis {
-            Some(bridge) if bridge.publish(room, text) => {}
-            _ => context.publish(&topic(room), PreparedMessage::text(text)),
+        let handed = match &self.redis {
+            Some(bridge) => bridge.publish(room, text),
+            None => Handed::Down,
+        };
+        if handed == Handed::Down {
+            context.publish(&topic(room), PreparedMessage::text(text));
         }
     }
 }

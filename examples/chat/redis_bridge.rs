@@ -14,7 +14,7 @@
 //! numbers per room and a replay from a store (a Redis stream, a database) when a client or process
 //! sees a gap.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::thread;
@@ -51,6 +51,7 @@ impl Bridge {
             url: url.to_owned(),
             subscribed: AtomicBool::new(false),
             publishing: AtomicBool::new(false),
+            dropped: AtomicU64::new(0),
         });
         let (outgoing, queued) = mpsc::sync_channel(QUEUE);
         let (subscriber_client, subscriber_hub, subscriber_link) =
@@ -61,18 +62,41 @@ impl Bridge {
         Ok(Bridge { outgoing, link })
     }
 
-    /// Hands a user's message to Redis, for every process's users of the room (these included);
-    /// false when Redis cannot take it now, and the caller delivers it locally.
-    pub fn publish(&self, room: &str, text: &str) -> bool {
+    /// Hands a user's message to Redis, for every process's users of the room (these included). While
+    /// the subscription is down it says so, and the caller delivers the message locally. While Redis
+    /// is up but slower than the users, a message that finds the queue full is dropped and counted:
+    /// delivering it locally would put it ahead of the same user's earlier messages, still queued.
+    pub fn publish(&self, room: &str, text: &str) -> Handed {
         if !self.link.subscribed.load(Ordering::Acquire) {
             // Our own users would not get it back from Redis.
-            return false;
+            return Handed::Down;
         }
         match self.outgoing.try_send((room.to_owned(), text.to_owned())) {
-            Ok(()) => true,
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => false,
+            Ok(()) => Handed::Queued,
+            Err(TrySendError::Full(_)) => {
+                if self.link.dropped.fetch_add(1, Ordering::Relaxed) == 0 {
+                    eprintln!(
+                        "redis {}: more than {QUEUE} messages wait for Redis: dropping what does not fit \
+                         (logged once)",
+                        self.link.url
+                    );
+                }
+                Handed::Dropped
+            }
+            Err(TrySendError::Disconnected(_)) => Handed::Down,
         }
     }
+}
+
+/// What became of a message handed to the bridge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handed {
+    /// On its way to Redis.
+    Queued,
+    /// Too many wait for Redis: dropped, counted.
+    Dropped,
+    /// The link is down: the caller delivers it to this process's users.
+    Down,
 }
 
 /// The link's state, logged when it changes.
@@ -80,6 +104,8 @@ struct Link {
     url: String,
     subscribed: AtomicBool,
     publishing: AtomicBool,
+    /// Messages dropped because the queue to Redis was full.
+    dropped: AtomicU64,
 }
 
 impl Link {

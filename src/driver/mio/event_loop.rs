@@ -525,7 +525,15 @@ impl<H: Handler> EventLoop<H> {
                     }
                 }
                 Command::Connect(url, options) => {
-                    let error = match self.connect(&url, &options) {
+                    let connected = match self.shutting_down {
+                        // A connection made now would outlive the shutdown's sweep and keep `run`.
+                        true => Err(Error::Io(io::Error::new(
+                            ErrorKind::Interrupted,
+                            "the event loop is shutting down",
+                        ))),
+                        false => self.connect(&url, &options),
+                    };
+                    let error = match connected {
                         Ok(_) => continue,
                         Err(error) => error,
                     };
@@ -597,6 +605,12 @@ impl<H: Handler> EventLoop<H> {
                         stats.closed += 1;
                     }
                 },
+                // The application is streaming a fragmented message to it (§5.4: nothing may come
+                // between): it misses this one, as a full one would.
+                Err(Error::Misuse(_)) => {
+                    stats.dropped += 1;
+                    continue;
+                }
                 // Closing: it gets nothing more.
                 Err(_) => continue,
             }
@@ -636,6 +650,10 @@ impl<H: Handler> EventLoop<H> {
     /// Stops accepting, handles what every open connection has sent, then closes it with 1001, and
     /// drops those still in their handshake; `run` returns once all are gone.
     fn shut_down(&mut self) {
+        // A handler may ask again from a callback of the shutdown's own sweep.
+        if self.shutting_down {
+            return;
+        }
         self.shutting_down = true;
         if let Some(mut listener) = self.listener.take() {
             let _ = self.poll.registry().deregister(&mut listener);
@@ -825,6 +843,22 @@ mod tests {
                 let _ = sender.send_text(text);
             }
         }
+    }
+
+    #[test]
+    fn a_loop_that_is_behind_refuses_deliveries_past_its_bound_but_not_a_shutdown() {
+        let event_loop = EventLoop::new(Echo, Config::default(), LoopConfig::default()).unwrap();
+        let hub = event_loop.hub().clone();
+        let message = crate::PreparedMessage::text("news");
+        for _ in 0..super::super::MAX_QUEUED_DELIVERIES {
+            assert_eq!(hub.publish("feed", &message), 1);
+        }
+        assert_eq!(
+            hub.publish("feed", &message),
+            0,
+            "refused: the loop is behind"
+        );
+        event_loop.handle().shutdown().unwrap();
     }
 
     #[test]

@@ -56,10 +56,13 @@ impl Hub {
     }
 
     /// Publishes to every subscriber of `topic` on every loop of the hub: the message is encoded once,
-    /// each loop writes it to its subscribers. Returns how many loops it was handed to.
+    /// each loop writes it to its subscribers. Returns how many loops it was handed to: a loop with
+    /// 65,536 commands waiting is behind its publishers and refuses the message, so that publishing
+    /// faster than the loops deliver cannot grow memory without bound.
     pub fn publish(&self, topic: &str, message: &PreparedMessage) -> usize {
+        let topic: Arc<str> = Arc::from(topic);
         self.send_to_loops(None, &|| {
-            Command::Deliver(Arc::from(topic), message.clone())
+            Command::Deliver(Arc::clone(&topic), message.clone())
         })
     }
 

@@ -137,6 +137,9 @@ pub trait Handler {
     }
 }
 
+/// How many commands a loop may have waiting before it refuses deliveries published elsewhere.
+const MAX_QUEUED_DELIVERIES: usize = 65_536;
+
 /// What a handler or another thread asks the loop to do; carried out after the current callback.
 #[derive(Debug)]
 enum Command {
@@ -252,7 +255,9 @@ struct Shared {
 }
 
 impl Shared {
-    /// Queues a command and wakes the loop; fails once the loop has stopped.
+    /// Queues a command and wakes the loop; fails once the loop has stopped, and refuses a delivery
+    /// from another loop or thread while `MAX_QUEUED_DELIVERIES` commands wait (the loop is behind:
+    /// publishers faster than it must not grow its queue without bound).
     fn push(&self, command: Command) -> std::io::Result<()> {
         match self
             .commands
@@ -260,6 +265,15 @@ impl Shared {
             .unwrap_or_else(PoisonError::into_inner)
             .as_mut()
         {
+            Some(commands)
+                if matches!(command, Command::Deliver(..))
+                    && commands.len() >= MAX_QUEUED_DELIVERIES =>
+            {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::WouldBlock,
+                    "the event loop is behind: the publish was not queued",
+                ))
+            }
             Some(commands) => commands.push(command),
             None => {
                 return Err(std::io::Error::new(

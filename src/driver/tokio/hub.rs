@@ -136,14 +136,16 @@ impl Hub {
     where
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
-        self.inner
-            .lock()
-            .topics
-            .unsubscribe(key(&writer.member()), topic)
+        let key = key(&writer.member());
+        self.inner.lock().topics.unsubscribe(key, topic)
     }
 
     /// Publishes to every subscriber of `topic`: the message is encoded once, each subscriber's
-    /// output takes a copy (see [`PreparedMessage`]). Returns what this publish did.
+    /// output takes a copy (see [`PreparedMessage`]). Returns what this publish did. A subscriber in
+    /// the middle of a fragmented message (`send_fragment`) misses it, counted as dropped.
+    ///
+    /// Not from inside [`WriteHalf::with_sender`]'s closure: that holds the connection, which a
+    /// delivery to it would wait for.
     pub fn publish(&self, topic: &str, message: &PreparedMessage) -> PublishStats {
         let members: Vec<Weak<dyn Member>> = {
             let registry = self.inner.lock();

@@ -204,6 +204,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
                 Ok(n) => {
                     self.connection.consume_output(n);
                     self.needs_flush = true;
+                    // Traffic the other way: a subscriber that only receives is not idle.
+                    self.quiet_since = None;
                 }
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => return Poll::Ready(Err(e.into())),

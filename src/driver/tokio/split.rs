@@ -56,7 +56,8 @@ struct Shared<S> {
 impl<S> Drop for Shared<S> {
     fn drop(&mut self) {
         let key = (self as *const Shared<S>).cast::<()>() as usize;
-        for hub in lock(&self.hubs).drain(..).filter_map(|hub| hub.upgrade()) {
+        let hubs = std::mem::take(self.hubs.get_mut().unwrap_or_else(PoisonError::into_inner));
+        for hub in hubs.iter().filter_map(Weak::upgrade) {
             hub.leave(key);
         }
     }
@@ -76,6 +77,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Member for Shared<S> {
                         Delivery::Closed
                     }
                 },
+                // A fragmented message is being streamed to it (§5.4): it misses this one.
+                Err(Error::Misuse(_)) => return Delivery::Dropped,
                 Err(_) => return Delivery::Closing,
             }
         };

@@ -6,7 +6,7 @@
 mod common;
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Barrier};
+use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -32,10 +32,12 @@ fn sigterm_with_a_hundred_connections_mid_stream(driver: &str) {
     let url = format!("ws://{}/", server.addr);
     // Each client's count of messages written to its socket, read by the test before the signal.
     let sent: Arc<Vec<AtomicU64>> = Arc::new((0..CLIENTS).map(|_| AtomicU64::new(0)).collect());
-    let warmed_up = Arc::new(Barrier::new(CLIENTS + 1));
+    // Each client says when it has had 10 echoes, and goes on; a client that fails before drops its
+    // sender, so the wait below ends instead of hanging.
+    let (warmed_up, warm) = mpsc::channel();
     let clients: Vec<_> = (0..CLIENTS)
         .map(|n| {
-            let (url, sent, warmed_up) = (url.clone(), Arc::clone(&sent), Arc::clone(&warmed_up));
+            let (url, sent, warmed_up) = (url.clone(), Arc::clone(&sent), warmed_up.clone());
             thread::spawn(move || -> (u64, Option<Message>) {
                 let config = Config::default().close_timeout(Duration::from_secs(10));
                 let mut ws = blocking::connect_with(&url, &ClientOptions::new(), &config).unwrap();
@@ -56,13 +58,17 @@ fn sigterm_with_a_hundred_connections_mid_stream(driver: &str) {
                         }
                     }
                     if echoed == 10 {
-                        warmed_up.wait();
+                        let _ = warmed_up.send(());
                     }
                 }
             })
         })
         .collect();
-    warmed_up.wait();
+    drop(warmed_up);
+    for _ in 0..CLIENTS {
+        warm.recv_timeout(Duration::from_secs(30))
+            .expect("a client failed before it was mid-stream");
+    }
     let sent_before: Vec<u64> = sent.iter().map(|s| s.load(Ordering::SeqCst)).collect();
     let signalled = Instant::now();
     server.terminate();

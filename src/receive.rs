@@ -112,6 +112,11 @@ impl Receiver {
         self.role
     }
 
+    /// Whether a fragmented message has begun and not yet ended.
+    pub(crate) fn in_message(&self) -> bool {
+        self.fragmented.is_some()
+    }
+
     pub(crate) fn close_received(&self) -> bool {
         self.close_received
     }

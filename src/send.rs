@@ -326,11 +326,13 @@ impl Sender {
         self.ended = true;
     }
 
-    /// Queues the keepalive ping, which, like the automatic pong, is never refused for room: it is one
-    /// small frame per ping interval.
-    pub(crate) fn send_keepalive_ping(&mut self) {
-        if !self.close_sent {
-            self.write_frame(OpCode::Ping, true, false, &[]);
+    /// Queues a ping of the core's own (the keepalive's, or [`crate::Connection::go_away`]'s), which,
+    /// like the automatic pong, is never refused for room: one small frame per ping interval, or per
+    /// connection.
+    pub(crate) fn send_own_ping(&mut self, payload: &[u8]) {
+        debug_assert!(payload.len() <= MAX_CONTROL_PAYLOAD);
+        if !self.close_sent && !self.ended {
+            self.write_frame(OpCode::Ping, true, false, payload);
         }
     }
 

@@ -15,6 +15,9 @@
 //! | `Closing` | we sent a close frame                                    | no       | yes      |
 //! | `Closed`  | both close frames crossed, the connection failed, or the transport ended | no | only those received whole before the transport ended |
 //!
+//! [`Connection::go_away`] is the graceful way out of `Open` (a server shutting down): a ping first, the
+//! 1001 close once its pong shows that everything the peer sent before has been handed out.
+//!
 //! A close frame from the peer is answered at once (echoing its code, RFC 6455 §5.5.1), so receiving one
 //! leads straight to `Closed`. Once closed, [`Connection::should_close_transport`] says when the driver
 //! shuts down its side of the transport: the server first (RFC 6455 §7.1.1), the client after waiting
@@ -36,6 +39,7 @@
 //! | keepalive | 20 s + 20 s | nothing received for `ping_interval`: a ping; nothing received for `ping_timeout` after it: fail with 1011, [`Error::KeepaliveTimeout`] |
 //! | idle | off | no message either way for `idle_timeout`: close with 1001 (going away: the endpoint leaves, the peer did nothing wrong) |
 //! | close | 10 s | from our close frame written out (or the peer's close, or a failure), the close handshake and the transport's end outlasted `close_timeout`: drop the transport; an unanswered close is [`Error::CloseTimeout`] |
+//! | going away | 10 s | [`Connection::go_away`]'s ping got no pong within `close_timeout`: close with 1001 without it |
 //!
 //! Any bytes from the peer count as its answer to a keepalive ping, not only the pong: a pong cannot
 //! overtake a large frame the peer is still sending (RFC 6455 §5.4), and that peer is plainly alive. So
@@ -57,7 +61,9 @@ use crate::send::{MessageKind, Sender};
 use crate::trace::Tap;
 use crate::{CloseCode, Config};
 
+mod going_away;
 mod timers;
+use going_away::GoingAway;
 use timers::{Seen, Timers};
 
 /// Which end of the connection we are. Clients mask, servers do not (RFC 6455 §5.1).
@@ -133,6 +139,8 @@ pub struct Connection {
     /// Traffic since the timers last looked.
     received_bytes: bool,
     received_message: bool,
+    /// A graceful close waiting for its ping's pong ([`Connection::go_away`]).
+    going_away: Option<GoingAway>,
 }
 
 impl Connection {
@@ -183,6 +191,7 @@ impl Connection {
             pending_error,
             received_bytes: false,
             received_message: false,
+            going_away: None,
         }
     }
 
@@ -319,9 +328,15 @@ impl Connection {
         if self.pending_error.is_some() || !self.parses_input() {
             return self.not_parsing();
         }
+        if self.going_away.is_some() {
+            self.going_away_before();
+        }
         match self.receiver.advance(&mut self.sender) {
             Ok(ready) => {
                 self.received_message |= matches!(ready, Some(Ready::Message(..)));
+                if self.going_away.is_some() {
+                    self.going_away_after(&ready);
+                }
                 Ok(ready)
             }
             Err(error) => Err(self.fail(error)),
@@ -396,7 +411,10 @@ impl Connection {
         } else if due.idle {
             let _ = self.sender.close(CloseCode::GOING_AWAY, "idle timeout");
         } else if due.ping {
-            self.sender.send_keepalive_ping();
+            self.sender.send_own_ping(&[]);
+        }
+        if due.go_away {
+            self.close_going_away();
         }
         if due.close_expired {
             self.discard_input();

@@ -21,6 +21,9 @@ pub(crate) struct Due {
     pub(crate) idle: bool,
     /// The close handshake outlasted the close timeout: drop the transport.
     pub(crate) close_expired: bool,
+    /// The peer did not answer [`crate::Connection::go_away`]'s ping within the close timeout: close
+    /// with 1001 without it.
+    pub(crate) go_away: bool,
 }
 
 /// What happened since the last update, as the connection saw it.
@@ -52,6 +55,8 @@ pub(crate) struct Timers {
     ping_sent: Option<Instant>,
     /// When the close handshake started (our close, the peer's, or a failure).
     close_started: Option<Instant>,
+    /// When [`crate::Connection::go_away`] sent its ping, until the close it waits for is queued.
+    go_away_started: Option<Instant>,
     close_expired: bool,
 }
 
@@ -67,6 +72,7 @@ impl Timers {
             last_message: None,
             ping_sent: None,
             close_started: None,
+            go_away_started: None,
             close_expired: false,
         }
     }
@@ -77,6 +83,19 @@ impl Timers {
 
     pub(crate) fn close_expired(&self) -> bool {
         self.close_expired
+    }
+
+    /// Starts the wait for the pong of [`crate::Connection::go_away`]'s ping, bounded by the close
+    /// timeout; also starts the clock if no update has.
+    pub(crate) fn start_go_away(&mut self, now: Instant) {
+        let now = self.now.map_or(now, |latest| latest.max(now));
+        self.now = Some(now);
+        self.go_away_started.get_or_insert(now);
+    }
+
+    /// The wait of [`Timers::start_go_away`] is over: its close is queued.
+    pub(crate) fn stop_go_away(&mut self) {
+        self.go_away_started = None;
     }
 
     /// Moves the clock to `now`, stamps what was seen, and says which timers fired. The clock never goes
@@ -107,6 +126,10 @@ impl Timers {
         }
         if let (true, Some(idle)) = (seen.open, self.idle_timeout) {
             due.idle = !due.keepalive_failed && reached(now, self.last_message, idle);
+        }
+        if seen.open && reached(now, self.go_away_started, self.close_timeout) {
+            self.go_away_started = None;
+            due.go_away = true;
         }
         // A failure starts the close timer now; a close starts it from the first update that sees it
         // under way.
@@ -142,7 +165,13 @@ impl Timers {
             (true, Some(idle)) => self.last_message.and_then(|t| t.checked_add(idle)),
             _ => None,
         };
-        [keepalive, idle].into_iter().flatten().min()
+        let go_away = match seen.open {
+            true => self
+                .go_away_started
+                .and_then(|t| t.checked_add(self.close_timeout)),
+            false => None,
+        };
+        [keepalive, idle, go_away].into_iter().flatten().min()
     }
 }
 
@@ -285,6 +314,30 @@ mod tests {
         };
         assert_eq!(timers.update(t0 + secs(1), closing), Due::default());
         assert_eq!(timers.next_deadline(closing), None);
+    }
+
+    #[test]
+    fn go_away_gives_up_on_its_pong_after_the_close_timeout_once() {
+        let t0 = Instant::now();
+        let config = Config::default().ping_interval(None);
+        let mut timers = Timers::new(&config);
+        timers.start_go_away(t0);
+        assert_eq!(timers.next_deadline(OPEN), Some(t0 + secs(10)));
+        assert!(!timers.update(t0 + secs(9), OPEN).go_away);
+        assert!(timers.update(t0 + secs(10), OPEN).go_away);
+        assert_eq!(timers.next_deadline(OPEN), None);
+        assert!(!timers.update(t0 + secs(11), OPEN).go_away, "fires once");
+    }
+
+    #[test]
+    fn go_away_stops_waiting_once_its_close_is_queued() {
+        let t0 = Instant::now();
+        let mut timers = Timers::new(&Config::default().ping_interval(None));
+        timers.update(t0, OPEN);
+        timers.start_go_away(t0 + secs(1));
+        timers.stop_go_away();
+        assert_eq!(timers.next_deadline(OPEN), None);
+        assert!(!timers.update(t0 + secs(20), OPEN).go_away);
     }
 
     #[test]

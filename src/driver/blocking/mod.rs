@@ -22,9 +22,14 @@
 //!
 //! One thread can read while others send: [`WebSocket::split`] gives a [`Reader`] and a [`Writer`]
 //! (which clones, and doubles as the handle that closes the connection from another thread).
+//!
+//! A server with a thread per connection shuts down gracefully with a [`Shutdown`]: its accept loop
+//! ends, and every connection that joined it answers what its peer already sent, then closes with
+//! 1001.
 
 mod handshake;
 mod io;
+mod shutdown;
 mod split;
 mod transport;
 
@@ -35,6 +40,7 @@ use crate::{CloseCode, Connection, Error, Event, Message, Sender, State};
 use io::{Next, Timeouts};
 
 pub use handshake::{accept, accept_with, client, connect, connect_with, Accepted};
+pub use shutdown::{Incoming, Shutdown};
 pub use split::{Reader, Writer};
 pub use transport::{MaybeTls, Transport, TryClone};
 
@@ -86,6 +92,9 @@ impl<S: Transport> WebSocket<S> {
             match self.step().and_then(|()| self.next_step()) {
                 Ok(Next::Event) => break,
                 Ok(Next::Done) => return Ok(None),
+                // Parsing queued output without an event (a going-away's close): it goes out before
+                // the wait, which may be long. `step` writes everything, so this loops once.
+                Ok(Next::Read(_)) if !self.connection.pending_output().is_empty() => continue,
                 Ok(Next::Read(deadline)) => {
                     if let Err(error) = self.read_once(deadline) {
                         return Err(self.linger_then(error));
@@ -141,6 +150,33 @@ impl<S: Transport> WebSocket<S> {
         self.connection.sender().close(code, reason)?;
         while self.read_event()?.is_some() {}
         Ok(())
+    }
+
+    /// Closes gracefully with 1001 ([`Connection::go_away`]): writes a ping now; the close follows once
+    /// its pong shows that every message the peer sent before has been handed out by
+    /// [`WebSocket::read_event`], so answers to them go out ahead of the close. Keep reading: the
+    /// events, the peer's close, then `None`. For a connection that one thread both reads and decides
+    /// to end; from another thread, use [`Writer::go_away`].
+    ///
+    /// ```no_run
+    /// use wscore::driver::blocking::connect;
+    /// use wscore::Event;
+    ///
+    /// let mut ws = connect("ws://127.0.0.1:9001/")?;
+    /// ws.go_away()?;
+    /// while let Some((event, sender)) = ws.read_event()? {
+    ///     if let Event::Text(text) = event {
+    ///         let _ = sender.send_text(text); // `Error::Closed` once the close went first
+    ///     }
+    /// }
+    /// # Ok::<(), wscore::Error>(())
+    /// ```
+    pub fn go_away(&mut self) -> Result<(), Error> {
+        if let Some(error) = self.deferred.take() {
+            return Err(error);
+        }
+        self.connection.go_away(Instant::now());
+        self.step()
     }
 
     /// The request the server accepted (server side): path, query, headers, `Origin`.

@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
 use std::time::{Duration, Instant};
 
 use super::io::{self as step, Next, Timeouts};
+use super::shutdown::{Member, Membership};
 use super::{Transport, TryClone, WebSocket};
 use crate::{CloseCode, Connection, Error, Message, Sender, State};
 
@@ -69,6 +70,8 @@ impl<S> Clone for Writer<S> {
 struct Shared<S> {
     protocol: Mutex<Protocol>,
     output: Mutex<Output<S>>,
+    /// The [`Shutdown`](super::Shutdown) the connection joined, left when it ends.
+    membership: Mutex<Option<Membership>>,
 }
 
 #[derive(Debug)]
@@ -101,6 +104,7 @@ pub(super) fn split<S: Transport + TryClone>(
             timeouts: ws.timeouts,
             chunk: Vec::new(),
         }),
+        membership: Mutex::new(None),
     });
     let reader = Reader {
         stream: reader_stream,
@@ -120,6 +124,14 @@ impl<S: Transport> Reader<S> {
     /// Reads the next message. `Ok(None)`: the connection is over. Errors are as for
     /// [`WebSocket::read_event`].
     pub fn read(&mut self) -> Result<Option<Message>, Error> {
+        let read = self.read_next();
+        if !matches!(read, Ok(Some(_))) {
+            self.shared.leave();
+        }
+        read
+    }
+
+    fn read_next(&mut self) -> Result<Option<Message>, Error> {
         loop {
             match self.next_step() {
                 Ok(Next::Event) => {
@@ -149,29 +161,39 @@ impl<S: Transport> Reader<S> {
     }
 
     fn next_step(&mut self) -> Result<Next, Error> {
-        self.shared.write_queued(Patience::Moment)?;
-        let mut protocol = lock(&self.shared.protocol);
-        let Protocol {
-            connection,
-            shut_down,
-            ..
-        } = &mut *protocol;
-        // Both handles reach the same socket, so the reader's may shut its write side down; the
-        // connection says so only once all output is written.
-        let next = step::next_step(connection, &mut self.stream, shut_down)?;
-        let Next::Read(deadline) = next else {
-            return Ok(next);
-        };
-        let wait = if connection.pending_output().is_empty() {
-            connection.close_timeout()
-        } else {
-            READER_WRITE_RETRY
-        };
-        let wake = Instant::now().checked_add(wait);
-        Ok(Next::Read(match (deadline, wake) {
-            (Some(deadline), Some(wake)) => Some(deadline.min(wake)),
-            (deadline, wake) => deadline.or(wake),
-        }))
+        // A second round only if the first one's parse queued output without an event (a going-away's
+        // close): it goes out before the wait, which may be long. The second parse finds nothing new.
+        let mut parse_queued = false;
+        loop {
+            self.shared.write_queued(Patience::Moment)?;
+            let mut protocol = lock(&self.shared.protocol);
+            let queued = protocol.connection.pending_output().len();
+            let Protocol {
+                connection,
+                shut_down,
+                ..
+            } = &mut *protocol;
+            // Both handles reach the same socket, so the reader's may shut its write side down; the
+            // connection says so only once all output is written.
+            let next = step::next_step(connection, &mut self.stream, shut_down)?;
+            let Next::Read(deadline) = next else {
+                return Ok(next);
+            };
+            if connection.pending_output().len() > queued && !parse_queued {
+                parse_queued = true;
+                continue;
+            }
+            let wait = if connection.pending_output().is_empty() {
+                connection.close_timeout()
+            } else {
+                READER_WRITE_RETRY
+            };
+            let wake = Instant::now().checked_add(wait);
+            return Ok(Next::Read(match (deadline, wake) {
+                (Some(deadline), Some(wake)) => Some(deadline.min(wake)),
+                (deadline, wake) => deadline.or(wake),
+            }));
+        }
     }
 
     fn read_once(&mut self, deadline: Option<Instant>) -> Result<(), Error> {
@@ -222,12 +244,48 @@ impl<S: Transport> Writer<S> {
         &self,
         queue: impl FnOnce(&mut Sender) -> Result<T, Error>,
     ) -> Result<T, Error> {
+        self.queue_then_write(|connection| queue(connection.sender()))
+    }
+
+    /// Closes gracefully with 1001 from any thread ([`Connection::go_away`]): a ping now, and the close
+    /// once its pong shows that the [`Reader`] has handed out everything the peer sent before, so the
+    /// answers to those messages go out ahead of the close (RFC 6455 §5.5.1 forbids any after it). The
+    /// reader then returns the peer's close, then `None`. Bounded by `Config::close_timeout` for the
+    /// pong and again for the peer's close. [`Shutdown::trigger`](super::Shutdown::trigger) does this
+    /// for every connection of a server.
+    ///
+    /// ```no_run
+    /// use wscore::driver::blocking::connect;
+    /// use wscore::Message;
+    ///
+    /// let (mut reader, writer) = connect("ws://127.0.0.1:9001/")?.split()?;
+    /// let closer = writer.clone();
+    /// std::thread::spawn(move || closer.go_away());
+    /// while let Some(message) = reader.read()? {
+    ///     if let Message::Text(_) = message {
+    ///         let _ = writer.send(message); // `Error::Closed` once the close went first
+    ///     }
+    /// }
+    /// # Ok::<(), wscore::Error>(())
+    /// ```
+    pub fn go_away(&self) -> Result<(), Error> {
+        self.queue_then_write(|connection| {
+            connection.go_away(Instant::now());
+            Ok(())
+        })
+    }
+
+    /// Queues under the protocol's lock, then writes; see [`Writer::send`] for the errors.
+    fn queue_then_write<T>(
+        &self,
+        queue: impl FnOnce(&mut Connection) -> Result<T, Error>,
+    ) -> Result<T, Error> {
         let queued = {
             let mut protocol = lock(&self.shared.protocol);
             if let Some(error) = protocol.deferred.take() {
                 return Err(error);
             }
-            queue(protocol.connection.sender())?
+            queue(&mut protocol.connection)?
         };
         if let Err(error) = self.shared.write_queued(Patience::Wait) {
             // The first error says why the connection ended; a later `Closed` says only that it did.
@@ -261,6 +319,37 @@ impl<S: Transport> Writer<S> {
             .connection
             .sender()
             .buffered_amount()
+    }
+
+    /// The connection, for a [`Shutdown`](super::Shutdown) to reach.
+    pub(super) fn member(&self) -> Arc<dyn Member>
+    where
+        S: Send + 'static,
+    {
+        Arc::clone(&self.shared) as Arc<dyn Member>
+    }
+
+    /// Records the shutdown the connection joined; returns the one it was in, for the caller to drop
+    /// with no lock held.
+    pub(super) fn set_membership(&self, membership: Option<Membership>) -> Option<Membership> {
+        std::mem::replace(&mut *lock(&self.shared.membership), membership)
+    }
+}
+
+impl<S: Transport + Send> Member for Shared<S> {
+    fn go_away(&self) {
+        lock(&self.protocol).connection.go_away(Instant::now());
+        // The reader and the writers write the rest, and report any error.
+        let _ = self.write_queued(Patience::Moment);
+    }
+}
+
+impl<S> Shared<S> {
+    /// Leaves the connection's shutdown, if it joined one: the reader returned the end or an error,
+    /// so the connection is over (writer clones kept elsewhere do not hold the shutdown up).
+    fn leave(&self) {
+        let membership = lock(&self.membership).take();
+        drop(membership);
     }
 }
 

@@ -3,15 +3,18 @@
 //! N` loops sharing the port); `--driver blocking` serves one thread per connection. Either way at most
 //! `--max-connections` at once: beyond that a new connection is answered `503 Service Unavailable` and
 //! closed, so opening sockets cannot exhaust the server. A connection that sends nothing is answered 408
-//! at the handshake deadline; after the handshake the core's keepalive ends a silent peer. On the mio
-//! and tokio drivers, SIGTERM or Ctrl-C stops it gracefully: no new connection, every open one gets the echoes of
-//! what it already sent, then a 1001 close, and the process exits 0 once they are closed (a second
-//! signal ends it at once).
+//! at the handshake deadline; after the handshake the core's keepalive ends a silent peer. On every
+//! driver, SIGTERM or Ctrl-C stops it gracefully: no new connection, every open one gets the echoes of
+//! what it already sent, then a 1001 close, and the process exits 0 once they are closed, or once the
+//! close timeout and the handshake deadline have passed (a second signal ends it at once). The
+//! blocking driver pings each connection first and closes when the pong is back (`Shutdown`), so
+//! even messages still on the wire are echoed.
 //!
 //! `cargo run --release --features mio --example echo_server -- --addr 127.0.0.1:9001`, then open
 //! http://127.0.0.1:9001/
 //!
-//! Flags: `--addr HOST:PORT` (127.0.0.1:9001), `--driver mio|blocking`, `--threads N` (1, mio only),
+//! Flags: `--addr HOST:PORT` (127.0.0.1:9001), `--driver mio|blocking|tokio`, `--threads N` (1: mio
+//! loops or tokio workers),
 //! `--max-connections N` (1024 blocking, 10000 mio), `--handshake-timeout-ms MS` (10000),
 //! `--idle-timeout-ms MS` (off: with it, a connection with no message either way for that long is closed
 //! with 1001, which the interop tests use to see a close the server starts), `--origin ORIGIN`
@@ -27,12 +30,12 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use wscore::driver::blocking::{accept_with, Accepted, Transport};
+use wscore::driver::blocking::{accept_with, Accepted, Shutdown, Transport, TryClone};
 use wscore::handshake::{AllowedOrigins, Decision, HttpResponse, Request, Upgrade};
 use wscore::trace::Tracer;
-use wscore::{Config, Error, Event, Sender};
+use wscore::{Config, Error, Message};
 
 #[cfg(feature = "tls")]
 type Tls = Option<wscore::driver::tls::TlsAcceptor>;
@@ -117,17 +120,22 @@ fn announce(addr: std::net::SocketAddr, tls: bool) {
     }
 }
 
-/// One thread per connection.
+/// One thread per connection. SIGTERM or Ctrl-C triggers the `Shutdown`: the accept loop ends, and
+/// every connection echoes what its peer sent before, then closes with 1001.
 fn serve_blocking(
     options: &Options,
     origins: Option<Arc<AllowedOrigins>>,
     tls: Tls,
 ) -> std::io::Result<()> {
     let listener = TcpListener::bind(&options.addr)?;
+    let shutdown = Shutdown::new();
+    // Waiting for signals before the address is announced: whoever reads it may signal at once.
+    let stopper = shutdown.clone();
+    signals::on_shutdown_signal(move || stopper.trigger());
     announce(listener.local_addr()?, tls.is_some());
     let max_connections = options.max_connections.unwrap_or(1024);
     let live = Arc::new(AtomicUsize::new(0));
-    for stream in listener.incoming() {
+    for stream in shutdown.incoming(&listener) {
         let stream = match stream {
             Ok(stream) => stream,
             // Out of file descriptors, or a connection reset before it was accepted: keep serving.
@@ -148,6 +156,7 @@ fn serve_blocking(
         let slot = Slot(Arc::clone(&live));
         let config = options.config.clone();
         let origins = origins.clone();
+        let shutdown = shutdown.clone();
         // Without the tls feature `Tls` is an `Option<Infallible>`, which is Copy.
         #[allow(clippy::clone_on_copy)]
         let tls = tls.clone();
@@ -159,13 +168,31 @@ fn serve_blocking(
                 .unwrap_or_default();
             // Plain HTTP on the TLS port shows here as "handshake refused with 400: this port speaks
             // TLS", answered and closed at once.
-            if let Err(e) = serve_maybe_tls(stream, tls, &config, origins.as_deref()) {
+            if let Err(e) = serve_maybe_tls(stream, tls, &config, origins.as_deref(), &shutdown) {
                 eprintln!("{peer}: {e}");
             }
         });
         if let Err(e) = spawned {
             eprintln!("no thread for a connection: {e}");
         }
+    }
+    // Stopped accepting. A connection's close is bounded by twice the close timeout (the pong, then
+    // the peer's close), and one still in its opening handshake by the handshake deadline (it joins
+    // then, and goes away at once); waiting past those would only wait for a bug. Its thread ends
+    // after the connection, so the count of live threads covers both.
+    let config = &options.config;
+    let patience = config.close_timeout * 2 + config.handshake_timeout + Duration::from_secs(1);
+    let deadline = Instant::now() + patience;
+    while !shutdown.wait_until(deadline) || live.load(Ordering::Relaxed) > 0 {
+        if Instant::now() >= deadline {
+            eprintln!(
+                "{} connections still open at the deadline",
+                live.load(Ordering::Relaxed)
+            );
+            break;
+        }
+        // A thread still in its handshake, or just past its connection's end.
+        thread::sleep(Duration::from_millis(10));
     }
     Ok(())
 }
@@ -266,19 +293,21 @@ fn serve_maybe_tls(
     tls: Tls,
     config: &Config,
     origins: Option<&AllowedOrigins>,
+    shutdown: &Shutdown,
 ) -> Result<(), Error> {
     stream.set_nodelay(true)?;
     match tls {
         #[cfg(feature = "tls")]
-        Some(acceptor) => serve(acceptor.accept(stream)?, config, origins),
-        _ => serve(stream, config, origins),
+        Some(acceptor) => serve(acceptor.accept(stream)?, config, origins, shutdown),
+        _ => serve(stream, config, origins, shutdown),
     }
 }
 
-fn serve<S: Transport>(
+fn serve<S: Transport + TryClone + Send + 'static>(
     stream: S,
     config: &Config,
     origins: Option<&AllowedOrigins>,
+    shutdown: &Shutdown,
 ) -> Result<(), Error> {
     match accept_with(stream, config, |upgrade| policy(origins, upgrade))? {
         Accepted::Http {
@@ -292,18 +321,31 @@ fn serve<S: Transport>(
             let _ = stream.shutdown_write();
             Ok(())
         }
-        Accepted::WebSocket(mut ws) => {
-            // The event borrows the connection's buffer; the sender beside it echoes without a copy.
-            while let Some((event, sender)) = ws.read_event()? {
-                echo(event, sender)?;
+        Accepted::WebSocket(ws) => {
+            // Split, so that the shutdown reaches the connection through its writer while this thread
+            // is blocked reading.
+            let (mut reader, writer) = ws.split()?;
+            shutdown.join(&writer);
+            while let Some(message) = reader.read()? {
+                if let Message::Text(_) | Message::Binary(_) = message {
+                    match writer.send(message) {
+                        // After our 1001 nothing more may be sent (RFC 6455 §5.5.1): a message the
+                        // peer sent once it had the shutdown's ping goes unanswered.
+                        Ok(()) | Err(Error::Closed) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
             }
             Ok(())
         }
     }
 }
 
-/// Echoes a text or binary message from the buffer it arrived in (the core answers pings and closes).
-fn echo(event: Event<'_>, sender: &mut Sender) -> Result<(), Error> {
+/// Echoes a text or binary message from the buffer it arrived in (the core answers pings and closes):
+/// the mio and tokio drivers hand out borrowed events.
+#[cfg(any(feature = "mio", feature = "tokio"))]
+fn echo(event: wscore::Event<'_>, sender: &mut wscore::Sender) -> Result<(), Error> {
+    use wscore::Event;
     match event {
         Event::Text(text) => sender.send_text(text),
         Event::Binary(data) => sender.send_binary(data),
@@ -332,7 +374,6 @@ fn policy(origins: Option<&AllowedOrigins>, upgrade: &Upgrade) -> Decision {
     }
 }
 
-#[cfg(any(feature = "mio", feature = "tokio"))]
 #[path = "common/signals.rs"]
 mod signals;
 

@@ -1382,3 +1382,81 @@ fn a_flooding_peer_that_starts_reading_again_gets_every_echo() {
     server.stop();
     eprintln!("the writer stalled after {settled} of {FRAMES} messages of {PAYLOAD} bytes");
 }
+
+/// Records the size of every binary message it echoes, with the connection it came on.
+struct Counting {
+    log: mpsc::Sender<(ConnId, usize)>,
+}
+
+impl Handler for Counting {
+    fn event(&mut self, _: &mut Context, id: ConnId, event: Event<'_>, sender: &mut Sender) {
+        if let Event::Binary(data) = event {
+            let _ = self.log.send((id, data.len()));
+            // Refused once the shutdown's close is queued, which the flood's messages outrun.
+            let _ = sender.send_binary(data);
+        }
+    }
+}
+
+#[test]
+fn a_peer_that_floods_the_loop_yields_to_the_others_at_its_read_budget() {
+    // One connection writes as fast as it can and never reads; another sends one message. The loop is
+    // turned by hand, so the flood's bytes handled between the quiet message's arrival and its echo
+    // can be counted: a step reads at most its budget (256 KiB) before the loop turns to the others.
+    // Without the budget, the flood was read until its output filled (4 MiB) while the other waited.
+    const MESSAGE: usize = 8 << 10;
+    let (log, seen) = mpsc::channel();
+    // A short close timeout: at the end, the flood never answers the shutdown's close.
+    let config = Config::default().close_timeout(Duration::from_millis(500));
+    let mut event_loop = EventLoop::new(Counting { log }, config, LoopConfig::default()).unwrap();
+    event_loop
+        .listen(TcpListener::bind("127.0.0.1:0").unwrap())
+        .unwrap();
+    let addr = event_loop.local_addr().unwrap();
+    let upgrade = |mut stream: TcpStream| {
+        stream.set_read_timeout(Some(PATIENCE)).unwrap();
+        stream.write_all(&upgrade_request("/")).unwrap();
+        stream
+    };
+    let mut flood = upgrade(TcpStream::connect(addr).unwrap());
+    let mut quiet = upgrade(TcpStream::connect(addr).unwrap());
+    for _ in 0..20 {
+        event_loop.turn(Some(Duration::from_millis(5))).unwrap();
+    }
+    read_101(&mut flood);
+    read_101(&mut quiet);
+    let writer = thread::spawn(move || {
+        let frame = masked_binary(&[7; MESSAGE]);
+        // Until the server drops the connection at the end of the test.
+        while flood.write_all(&frame).is_ok() {}
+    });
+    // The flood is under way: the loop has handled some of it.
+    let flood_id = loop {
+        event_loop.turn(Some(Duration::from_millis(5))).unwrap();
+        if let Ok((id, _)) = seen.try_recv() {
+            break id;
+        }
+    };
+    quiet.write_all(&masked_binary(&[1; 200])).unwrap();
+    let mut flood_bytes = 0;
+    'turns: for _ in 0..1000 {
+        event_loop.turn(Some(Duration::from_millis(5))).unwrap();
+        while let Ok((id, len)) = seen.try_recv() {
+            if id != flood_id {
+                assert_eq!(len, 200);
+                break 'turns;
+            }
+            flood_bytes += len;
+        }
+    }
+    assert!(
+        flood_bytes < 1 << 20,
+        "the flood had {flood_bytes} bytes handled while the other connection's message waited"
+    );
+    quiet.set_read_timeout(Some(PATIENCE)).unwrap();
+    event_loop.handle().shutdown().unwrap();
+    let closer = thread::spawn(move || read_frame(&mut quiet));
+    let _ = event_loop.run();
+    let _ = closer.join();
+    writer.join().unwrap();
+}

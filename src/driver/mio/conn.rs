@@ -70,8 +70,18 @@ pub(super) struct Conn {
     /// Since when the connection has had nothing to read nor to write; its buffers go back
     /// `RELEASE_BUFFERS_AFTER` later.
     quiet_since: Option<Instant>,
+    /// Bytes read in this step, against [`READ_BUDGET`].
+    read_this_step: usize,
+    /// It stopped at its budget with more to read, and waits in the loop's queue for another step.
+    pub(super) yielded: bool,
     error: Option<Error>,
 }
+
+/// What one connection may read in one step before the loop turns to the others. A peer that sends
+/// faster than its messages are handled (a burst, or compressed messages that take long to inflate
+/// and answer) would otherwise hold the loop until its socket is empty, and every other connection's
+/// echo, pong and timer would wait behind it (measured by `tools/soak.sh`: seconds with deflate).
+pub(super) const READ_BUDGET: usize = 256 << 10;
 
 impl Conn {
     pub(super) fn accepted(stream: Stream, config: &Config, now: Instant) -> Conn {
@@ -108,6 +118,8 @@ impl Conn {
             scheduled: None,
             touched: false,
             quiet_since: None,
+            read_this_step: 0,
+            yielded: false,
             error: None,
         }
     }
@@ -293,9 +305,13 @@ impl Conn {
                 Err(e) => return Err(e),
             }
         }
+        self.read_this_step = 0;
         loop {
             self.read_and_deliver(id, handler, context, scratch, config)?;
             self.write_out()?;
+            if self.over_budget() {
+                return Ok(());
+            }
             let full = self.is_full();
             if self.was_full && !full {
                 self.was_full = false;
@@ -312,8 +328,14 @@ impl Conn {
         }
     }
 
-    /// Reads until the socket is empty, the stream ends, or the output is full, handing out every
-    /// event as soon as it is complete.
+    /// Whether this step read its [`READ_BUDGET`] with more left to read: the loop steps it again
+    /// after the others.
+    pub(super) fn over_budget(&self) -> bool {
+        self.read_this_step >= READ_BUDGET && self.readable && !self.eof
+    }
+
+    /// Reads until the socket is empty, the stream ends, the output is full, or the step's
+    /// [`READ_BUDGET`] is spent, handing out every event as soon as it is complete.
     fn read_and_deliver<H: Handler>(
         &mut self,
         id: ConnId,
@@ -344,6 +366,9 @@ impl Conn {
                 self.mark_quiet();
                 return Ok(());
             }
+            if self.over_budget() {
+                return Ok(());
+            }
             let stream = &mut self.stream;
             let mut drained = false;
             let read = match &mut self.phase {
@@ -367,6 +392,7 @@ impl Conn {
                 }
                 Ok((n, drained)) => {
                     self.quiet_since = None;
+                    self.read_this_step += n;
                     // A read that came back short emptied the socket: more data will raise a new
                     // edge, so the read that would only say `WouldBlock` is skipped (a syscall per
                     // message for a peer that waits for each answer). Not when the peer has ended its

@@ -34,6 +34,9 @@ pub struct EventLoop<H> {
     poll: Poll,
     events: Events,
     ready: Vec<(Token, bool, bool, bool)>,
+    /// Connections that stopped at their read budget with more to read: stepped again after the
+    /// events of the turn, in the order they yielded.
+    yielded: Vec<u32>,
     listener: Option<TcpListener>,
     slots: Vec<Slot>,
     free: Vec<u32>,
@@ -78,6 +81,7 @@ impl<H: Handler> EventLoop<H> {
             poll,
             events: Events::with_capacity(1024),
             ready: Vec::new(),
+            yielded: Vec::new(),
             listener: None,
             slots: Vec::new(),
             free: Vec::new(),
@@ -234,6 +238,10 @@ impl<H: Handler> EventLoop<H> {
         if let Some(max_wait) = max_wait {
             wait = Some(wait.map_or(max_wait, |w| w.min(max_wait)));
         }
+        if !self.yielded.is_empty() {
+            // Connections wait for their next step: look for events, but do not sleep.
+            wait = Some(Duration::ZERO);
+        }
         match self.poll.poll(&mut self.events, wait) {
             Ok(()) => {}
             Err(e) if e.kind() == ErrorKind::Interrupted => return Ok(()),
@@ -270,6 +278,26 @@ impl<H: Handler> EventLoop<H> {
             }
         }
         self.ready = ready;
+        // One more step for each connection that yielded before this turn; one that yields again
+        // waits for the next turn, after the events that came meanwhile.
+        let yielded = std::mem::take(&mut self.yielded);
+        for &index in &yielded {
+            if let Some(conn) = self
+                .slots
+                .get_mut(index as usize)
+                .and_then(|s| s.conn.as_mut())
+            {
+                if conn.yielded {
+                    conn.yielded = false;
+                    self.step(index);
+                }
+            }
+        }
+        if self.yielded.is_empty() {
+            // Keeps the buffer's capacity.
+            self.yielded = yielded;
+            self.yielded.clear();
+        }
         self.fire_timers();
         if self
             .accept_paused_until
@@ -394,6 +422,10 @@ impl<H: Handler> EventLoop<H> {
             &mut self.scratch,
             &self.config,
         );
+        if fate == Fate::Keep && !conn.yielded && conn.over_budget() {
+            conn.yielded = true;
+            self.yielded.push(index);
+        }
         self.settle(index, fate);
         self.run_context();
     }

@@ -34,10 +34,17 @@ impl Target {
             Some(i) => (&rest[..i], rest[i..].to_owned()),
             None => (rest, "/".to_owned()),
         };
-        let addr = authority
+        // IPv4 first: `localhost` (the TLS lanes' certificate name) may resolve to ::1 first, and
+        // the servers under test listen on 127.0.0.1.
+        let addrs: Vec<SocketAddr> = authority
             .to_socket_addrs()
             .map_err(|e| format!("{authority}: {e}"))?
-            .next()
+            .collect();
+        let addr = addrs
+            .iter()
+            .find(|a| a.is_ipv4())
+            .or(addrs.first())
+            .copied()
             .ok_or_else(|| format!("{authority}: no address"))?;
         Ok(Target {
             addr,

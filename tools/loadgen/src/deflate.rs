@@ -1,9 +1,12 @@
 //! The client's side of permessage-deflate (RFC 7692), as far as a load generator needs it: the offer,
-//! the check of the server's answer, and inflating what the server compressed. The load generator
-//! never compresses what it sends (RSV1 clear is always allowed, §6), so only the server's parameters
-//! matter. Inflating is miniz_oxide's, not the zlib-rs that wscore compresses with: the judge does not
-//! share the code it judges.
+//! the check of the server's answer, inflating what the server compressed, and compressing what the
+//! soak sends ([`Deflater`]; the echo and fan-out workloads send uncompressed, which §6 always allows).
+//! Both directions are miniz_oxide's, not the zlib-rs that wscore uses: the judge does not share the
+//! code it judges.
 
+use miniz_oxide::deflate::core::{
+    compress, create_comp_flags_from_zip_params, CompressorOxide, TDEFLFlush, TDEFLStatus,
+};
 use miniz_oxide::inflate::stream::{inflate, InflateState};
 use miniz_oxide::{DataFormat, MZError, MZFlush, MZStatus};
 
@@ -15,10 +18,15 @@ pub const OFFER: &str = "permessage-deflate; client_max_window_bits";
 const TAIL: [u8; 4] = [0x00, 0x00, 0xFF, 0xFF];
 
 /// The server's answer to [`OFFER`], as far as it concerns inflating.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Accepted {
     /// §7.1.1.1: each message is compressed on its own, so the inflater starts afresh each time.
     pub server_no_context_takeover: bool,
+    /// §7.1.1.2: the server forgets our window after each message, so each one is compressed alone.
+    pub client_no_context_takeover: bool,
+    /// §7.1.2.2: the window our compressor may use, if the server limited it (the soak compresses
+    /// only with the full 15 bits, miniz_oxide's fixed window).
+    pub client_max_window_bits: Option<u8>,
 }
 
 /// Checks a `Sec-WebSocket-Extensions` response value against our one offer: exactly
@@ -34,9 +42,7 @@ pub fn check_response(value: &str) -> Result<Accepted, String> {
         return Err(format!("an extension that was not offered: {value:?}"));
     }
     let mut seen = Vec::new();
-    let mut accepted = Accepted {
-        server_no_context_takeover: false,
-    };
+    let mut accepted = Accepted::default();
     for param in parts {
         let (name, bits) = match param.split_once('=') {
             Some((name, bits)) => (name.trim(), Some(bits.trim().trim_matches('"'))),
@@ -48,10 +54,15 @@ pub fn check_response(value: &str) -> Result<Accepted, String> {
         seen.push(name);
         match (name, bits) {
             ("server_no_context_takeover", None) => accepted.server_no_context_takeover = true,
-            ("client_no_context_takeover", None) => {}
+            ("client_no_context_takeover", None) => accepted.client_no_context_takeover = true,
             // The inflater keeps a 32 KiB window, enough for any of them.
             ("server_max_window_bits" | "client_max_window_bits", Some(bits))
-                if bits.parse::<u8>().is_ok_and(|b| (8..=15).contains(&b)) => {}
+                if bits.parse::<u8>().is_ok_and(|b| (8..=15).contains(&b)) =>
+            {
+                if name == "client_max_window_bits" {
+                    accepted.client_max_window_bits = bits.parse().ok();
+                }
+            }
             _ => return Err(format!("bad permessage-deflate parameter {param:?}")),
         }
     }
@@ -127,22 +138,70 @@ impl Inflater {
     }
 }
 
+/// The soak's compressor for what it sends (RFC 7692 §7.2.1): raw deflate, sync-flushed per message
+/// with the `00 00 ff ff` tail taken off, keeping its window from message to message (context takeover,
+/// which the offer allows by not asking for `client_no_context_takeover`).
+pub struct Deflater {
+    compressor: Box<CompressorOxide>,
+    /// §7.1.1.2: the server asked for `client_no_context_takeover`.
+    no_context_takeover: bool,
+}
+
+impl Deflater {
+    pub fn new(accepted: Accepted) -> Deflater {
+        // Level 1, raw (negative window bits), default strategy.
+        let flags = create_comp_flags_from_zip_params(1, -15, 0);
+        Deflater {
+            compressor: Box::new(CompressorOxide::new(flags)),
+            no_context_takeover: accepted.client_no_context_takeover,
+        }
+    }
+
+    /// Appends `payload` compressed to `out`.
+    pub fn compress(&mut self, payload: &[u8], out: &mut Vec<u8>) {
+        if self.no_context_takeover {
+            self.compressor.reset();
+        }
+        let start = out.len();
+        let mut taken = 0;
+        loop {
+            let at = out.len();
+            out.resize(at + payload.len() / 2 + 64, 0);
+            let (status, read, written) = compress(
+                &mut self.compressor,
+                &payload[taken..],
+                &mut out[at..],
+                TDEFLFlush::Sync,
+            );
+            out.truncate(at + written);
+            taken += read;
+            // Done once everything is taken and the flush did not fill the space it had.
+            if status != TDEFLStatus::Okay
+                || (taken == payload.len() && written < payload.len() / 2 + 64)
+            {
+                break;
+            }
+        }
+        if out[start..].ends_with(&TAIL) {
+            out.truncate(out.len() - TAIL.len());
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use miniz_oxide::deflate::core::{
-        compress, create_comp_flags_from_zip_params, CompressorOxide, TDEFLFlush,
-    };
 
     #[test]
     fn accepts_the_answers_servers_give() {
-        let plain = Accepted {
-            server_no_context_takeover: false,
-        };
+        let plain = Accepted::default();
         assert_eq!(check_response("permessage-deflate"), Ok(plain));
         assert_eq!(
             check_response("permessage-deflate; client_max_window_bits=15"),
-            Ok(plain)
+            Ok(Accepted {
+                client_max_window_bits: Some(15),
+                ..plain
+            })
         );
         assert_eq!(
             check_response(
@@ -150,7 +209,9 @@ mod tests {
                  server_max_window_bits=\"10\""
             ),
             Ok(Accepted {
-                server_no_context_takeover: true
+                server_no_context_takeover: true,
+                client_no_context_takeover: true,
+                ..Accepted::default()
             })
         );
     }
@@ -200,9 +261,7 @@ mod tests {
             compressed[1].len() < second.len() / 4,
             "the second one refers back"
         );
-        let mut inflater = Inflater::new(Accepted {
-            server_no_context_takeover: false,
-        });
+        let mut inflater = Inflater::new(Accepted::default());
         assert_eq!(inflater.inflate(&compressed[0], 1000), Ok(&first[..]));
         assert_eq!(inflater.inflate(&compressed[1], 1000), Ok(&second[..]));
     }
@@ -213,6 +272,7 @@ mod tests {
         let compressed = compress_messages(&[&big]);
         let mut inflater = Inflater::new(Accepted {
             server_no_context_takeover: true,
+            ..Accepted::default()
         });
         assert!(inflater.inflate(&compressed[0], 1000).is_err());
         assert!(
@@ -224,5 +284,28 @@ mod tests {
             Ok(&big[..]),
             "exactly at the limit"
         );
+    }
+
+    /// What the soak compresses inflates back, message after message, with and without context
+    /// takeover (the server's `client_no_context_takeover` resets the window each time).
+    #[test]
+    fn the_deflater_round_trips_through_an_inflater() {
+        for takeover in [true, false] {
+            let accepted = Accepted {
+                client_no_context_takeover: !takeover,
+                server_no_context_takeover: !takeover,
+                ..Accepted::default()
+            };
+            let mut deflater = Deflater::new(accepted);
+            let mut inflater = Inflater::new(accepted);
+            for n in 0..5 {
+                let message: Vec<u8> = format!("message {n}: ").repeat(200 + n * 300).into_bytes();
+                let mut wire = Vec::new();
+                deflater.compress(&message, &mut wire);
+                assert!(!wire.ends_with(&TAIL), "the tail is taken off (§7.2.1)");
+                assert!(wire.len() < message.len() / 4);
+                assert_eq!(inflater.inflate(&wire, 1 << 20).unwrap(), &message[..]);
+            }
+        }
     }
 }

@@ -139,7 +139,13 @@ pub fn parse_header(buf: &[u8], deflate: bool) -> Result<Option<Header>, FrameEr
 
 /// Appends one final, masked frame (§5.3: a client masks every frame) to `out`.
 pub fn encode_masked(out: &mut Vec<u8>, opcode: u8, payload: &[u8], key: [u8; 4]) {
-    out.push(0x80 | opcode);
+    encode_masked_with(out, 0x80 | opcode, payload, key);
+}
+
+/// Appends one masked frame whose first byte (FIN, RSV1-3, opcode; §5.2) is `first`: fragments and
+/// compressed frames for the soak.
+pub fn encode_masked_with(out: &mut Vec<u8>, first: u8, payload: &[u8], key: [u8; 4]) {
+    out.push(first);
     let len = payload.len();
     if len < 126 {
         out.push(0x80 | len as u8);

@@ -136,7 +136,8 @@ mod tests {
         assert_eq!(
             check_response(with.as_bytes(), true),
             Ok(Some(deflate::Accepted {
-                server_no_context_takeover: true
+                server_no_context_takeover: true,
+                ..deflate::Accepted::default()
             }))
         );
         assert!(check_response(with.as_bytes(), false).is_err());

@@ -15,6 +15,9 @@
 //!   subscriber checks it gets every message once, in order, byte-exact. Deliveries per second, the
 //!   server's CPU per delivery with `--server-pid`, publish-to-delivery latency with `--latency`.
 //!
+//! - soak (`loadgen soak ...`; `soak/`): connections held for minutes with mixed traffic and faults,
+//!   every message counted, the server's memory and descriptors watched; see `soak/mod.rs`.
+//!
 //! The result is one JSON line on stdout. Any protocol error, mismatch, lost or extra message, or
 //! failed close ends the run at once: the JSON line then carries `"errors":1` and the reason, and the
 //! exit status is 1.
@@ -25,6 +28,7 @@ mod echo;
 mod fanout;
 mod frame;
 mod handshake;
+mod soak;
 
 use std::fmt::Write as _;
 use std::process::ExitCode;
@@ -76,6 +80,9 @@ impl Options {
 }
 
 fn main() -> ExitCode {
+    if std::env::args().nth(1).as_deref() == Some("soak") {
+        return soak::main(std::env::args().skip(2));
+    }
     let options = match parse_options(std::env::args().skip(1)) {
         Ok(options) => options,
         Err(e) => {
@@ -257,7 +264,7 @@ pub fn thread_cpu() -> Option<u64> {
     text.split_whitespace().next()?.parse().ok()
 }
 
-fn json_escape(s: &str) -> String {
+pub fn json_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

@@ -16,6 +16,7 @@
 //! Flags: `--addr HOST:PORT` (127.0.0.1:9001), `--driver mio|blocking|tokio`, `--threads N` (1: mio
 //! loops or tokio workers),
 //! `--max-connections N` (1024 blocking, 10000 mio), `--handshake-timeout-ms MS` (10000),
+//! `--ping-interval-ms MS` (20000), `--ping-timeout-ms MS` (20000), `--close-timeout-ms MS` (10000),
 //! `--idle-timeout-ms MS` (off: with it, a connection with no message either way for that long is closed
 //! with 1001, which the interop tests use to see a close the server starts), `--origin ORIGIN`
 //! (repeatable: only pages from these origins may open a WebSocket; others get 403, the defence against
@@ -259,6 +260,21 @@ fn parse_options(mut args: impl Iterator<Item = String>) -> Options {
                 let ms = value.parse().unwrap_or_default();
                 options.config = options.config.handshake_timeout(Duration::from_millis(ms));
             }
+            // The keepalive and close timers, shortened by the soak's CI lanes so that a peer that
+            // stops reading is ended within their minute.
+            ("--ping-interval-ms", Some(value)) if value.parse::<u64>().is_ok() => {
+                let ms = value.parse().unwrap_or_default();
+                let interval = Duration::from_millis(ms);
+                options.config = options.config.ping_interval(Some(interval));
+            }
+            ("--ping-timeout-ms", Some(value)) if value.parse::<u64>().is_ok() => {
+                let ms = value.parse().unwrap_or_default();
+                options.config = options.config.ping_timeout(Duration::from_millis(ms));
+            }
+            ("--close-timeout-ms", Some(value)) if value.parse::<u64>().is_ok() => {
+                let ms = value.parse().unwrap_or_default();
+                options.config = options.config.close_timeout(Duration::from_millis(ms));
+            }
             ("--idle-timeout-ms", Some(value)) if value.parse::<u64>().is_ok() => {
                 let ms = value.parse().unwrap_or_default();
                 let idle = Duration::from_millis(ms);
@@ -270,7 +286,8 @@ fn parse_options(mut args: impl Iterator<Item = String>) -> Options {
             _ => {
                 eprintln!(
                     "usage: echo_server [--addr HOST:PORT] [--driver mio|blocking|tokio] [--threads N] \
-                     [--max-connections N] [--handshake-timeout-ms MS] [--idle-timeout-ms MS] \
+                     [--max-connections N] [--handshake-timeout-ms MS] [--ping-interval-ms MS] \
+                     [--ping-timeout-ms MS] [--close-timeout-ms MS] [--idle-timeout-ms MS] \
                      [--origin ORIGIN]... [--tls-cert PEM --tls-key PEM] [--trace]\n\
                      (--driver mio needs the mio feature, --driver tokio the tokio feature, \
                      --tls-cert the tls feature: cargo run --features mio,tokio,tls ...)"

@@ -487,7 +487,7 @@ mod tokio_server {
     use tokio::sync::watch;
     use wscore::driver::tokio::{accept_with, Accepted};
     use wscore::handshake::{AllowedOrigins, HttpResponse};
-    use wscore::{CloseCode, Config, Error};
+    use wscore::{Config, Error};
 
     /// Turns true when the server shuts down.
     type Stopped = watch::Receiver<bool>;
@@ -618,22 +618,24 @@ mod tokio_server {
             }
             Accepted::WebSocket(mut ws) => {
                 // The event borrows the connection's buffer; the sender beside it echoes without a
-                // copy, and what it queues goes out with the next read. Reading comes first (biased):
-                // what the peer already sent is echoed before a shutdown closes it.
-                let going_away = |ws: &mut wscore::driver::tokio::WebSocketStream<S>| {
-                    ws.sender()
-                        .close(CloseCode::GOING_AWAY, "server shutting down")
-                };
+                // copy, and what it queues goes out with the next read. A shutdown goes away
+                // (`go_away`): a ping first, the 1001 once its pong shows every message the peer sent
+                // before was read and echoed, even those still on the wire when the signal came.
                 let mut open = !*stopped.borrow();
                 if !open {
-                    going_away(&mut ws)?;
+                    ws.go_away();
                 }
                 loop {
                     let stop = tokio::select! {
                         biased;
                         event = ws.read_event() => match event? {
                             Some((event, sender)) => {
-                                super::echo(event, sender)?;
+                                // Refused with `Closed` once the 1001 went first: what the peer sent
+                                // after it saw the ping is not answered (§5.5.1).
+                                match super::echo(event, sender) {
+                                    Ok(()) | Err(Error::Closed) => {}
+                                    Err(e) => return Err(e),
+                                }
                                 false
                             }
                             None => return Ok(()),
@@ -642,7 +644,7 @@ mod tokio_server {
                     };
                     if stop {
                         open = false;
-                        going_away(&mut ws)?;
+                        ws.go_away();
                     }
                 }
             }

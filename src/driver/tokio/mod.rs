@@ -215,6 +215,31 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
         Ok(())
     }
 
+    /// Closes gracefully with 1001 ([`Connection::go_away`]): queues a ping, written by the next read;
+    /// the close follows once its pong shows that every message the peer sent before has been handed
+    /// out by [`WebSocketStream::read_event`], so answers to them go out ahead of the close. Keep
+    /// reading: the events, the peer's close, then `None`. A server shutting down calls it on each
+    /// connection instead of [`Sender::close`], which would refuse answers to messages already on
+    /// their way.
+    ///
+    /// ```no_run
+    /// use wscore::Event;
+    ///
+    /// # async fn run(mut ws: wscore::driver::tokio::WebSocketStream<tokio::net::TcpStream>)
+    /// # -> Result<(), wscore::Error> {
+    /// ws.go_away();
+    /// while let Some((event, sender)) = ws.read_event().await? {
+    ///     if let Event::Text(text) = event {
+    ///         let _ = sender.send_text(text); // `Error::Closed` once the close went first
+    ///     }
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn go_away(&mut self) {
+        self.io.connection.go_away(std::time::Instant::now());
+    }
+
     /// The sending half of the connection, to queue frames without writing them yet (borrowed text,
     /// fragments, pings); they are written by the next read, send or flush.
     pub fn sender(&mut self) -> &mut Sender {

@@ -19,6 +19,9 @@ use super::Tally;
 
 /// What a connection queues ahead of the socket before it waits.
 const MAX_QUEUED: usize = 256 << 10;
+/// What one connection reads per turn of the loop: a connection resuming after a pause has megabytes
+/// of echoes to check, and the others' latencies would otherwise include that.
+const READ_BUDGET: usize = 256 << 10;
 /// Pings in a flood.
 const FLOOD: u32 = 1000;
 /// How long a probe of a stalled connection waits for the server's end once it reads again.
@@ -118,6 +121,8 @@ pub struct Conn {
     /// The well-behaved connection's next message.
     next_send: Option<Instant>,
     pub reading: bool,
+    /// It stopped at its read budget with more in the socket.
+    pub more_to_read: bool,
     pub writable: bool,
     rbuf: Vec<u8>,
     rstart: usize,
@@ -158,6 +163,7 @@ impl Conn {
             trickle: None,
             next_send: None,
             reading: true,
+            more_to_read: false,
             writable: false,
             rbuf: vec![0; 4 << 10],
             rstart: 0,
@@ -235,10 +241,18 @@ impl Conn {
 
     /// Called when the socket has bytes (or an end); reads while `reading`.
     pub fn readable(&mut self, shared: &Shared, tally: &mut Tally, now: Instant) -> Option<End> {
+        self.more_to_read = false;
         if !self.reading {
             return None;
         }
+        let mut taken = 0;
         loop {
+            if taken >= READ_BUDGET {
+                // The others' turn; the run calls again (edge-triggered: no new event would come).
+                self.more_to_read = true;
+                self.after_input(shared, now);
+                return None;
+            }
             if self.rend == self.rbuf.len() {
                 self.rbuf.copy_within(self.rstart..self.rend, 0);
                 self.rend -= self.rstart;
@@ -252,6 +266,7 @@ impl Conn {
                 Ok(0) => return Some(self.on_end(tally, "EOF", now)),
                 Ok(n) => {
                     self.rend += n;
+                    taken += n;
                     if let Err(e) = self.handle_input(shared, tally, now) {
                         return Some(self.fail(tally, e));
                     }

@@ -177,6 +177,8 @@ struct Soak {
     poll: Poll,
     slots: Vec<Slot>,
     timers: BinaryHeap<Reverse<(Instant, usize)>>,
+    /// Slots that stopped at their read budget: read again after the others.
+    again: Vec<usize>,
     tally: Tally,
     phase: RunPhase,
     /// The priming round is running: its samples say "prime".
@@ -255,6 +257,7 @@ impl Soak {
             poll: Poll::new().map_err(|e| e.to_string())?,
             slots,
             timers: BinaryHeap::new(),
+            again: Vec::new(),
             tally: Tally::default(),
             phase: RunPhase::Baseline,
             priming: false,
@@ -430,9 +433,12 @@ impl Soak {
                 .map_or(deadline, |Reverse((at, _))| *at)
                 .min(deadline)
                 .min(next_sample);
-            let wait = wake
+            let mut wait = wake
                 .saturating_duration_since(now)
                 .min(Duration::from_millis(50));
+            if !self.again.is_empty() {
+                wait = Duration::ZERO;
+            }
             self.poll
                 .poll(&mut events, Some(wait))
                 .map_err(|e| format!("poll: {e}"))?;
@@ -460,6 +466,9 @@ impl Soak {
             }
             for slot in due {
                 self.tick(slot, now);
+            }
+            for slot in std::mem::take(&mut self.again) {
+                self.service(slot, now, true, false);
             }
         }
     }
@@ -641,6 +650,9 @@ impl Soak {
             if end.is_none() {
                 end = conn.tick(&shared, &mut self.tally, now);
             }
+        }
+        if end.is_none() && conn.more_to_read {
+            self.again.push(slot);
         }
         self.settle(slot, conn, end, now);
     }

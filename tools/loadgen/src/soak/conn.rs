@@ -22,10 +22,10 @@ const MAX_QUEUED: usize = 256 << 10;
 /// What one connection reads per turn of the loop: a connection resuming after a pause has megabytes
 /// of echoes to check, and the others' latencies would otherwise include that.
 const READ_BUDGET: usize = 256 << 10;
+/// How long a resumed connection may go without a byte while echoes are still due.
+const RESUME_STALL: Duration = Duration::from_secs(10);
 /// Pings in a flood.
 const FLOOD: u32 = 1000;
-/// How long a probe of a stalled connection waits for the server's end once it reads again.
-const PROBE: Duration = Duration::from_secs(3);
 
 /// The server's timers, as configured for the run: they say when a fault must have been answered.
 #[derive(Debug, Clone, Copy)]
@@ -88,8 +88,6 @@ enum Stage {
     Bursting,
     /// Reading again after a pause; done when every echo is in.
     Resumed,
-    /// Reading to the end of a stalled connection.
-    Probing,
     /// Waiting for the flood's last pong and the echo after it.
     Flooded,
     /// Waiting for the server's answer (echo, close code, end).
@@ -114,7 +112,7 @@ pub struct Conn {
     fault_started: Option<Instant>,
     /// When the fault must have been answered.
     deadline: Option<Instant>,
-    /// When a paused connection reads again, or a stalled one is probed.
+    /// When a paused connection reads again.
     resume_at: Option<Instant>,
     /// Slowloris: the next byte of the request, and when.
     trickle: Option<(Vec<u8>, usize, Instant)>,
@@ -267,6 +265,11 @@ impl Conn {
                 Ok(n) => {
                     self.rend += n;
                     taken += n;
+                    // Reading a paused connection's backlog takes as long as the machine is busy:
+                    // what must not happen is a stall, so each read moves the deadline.
+                    if self.stage == Stage::Resumed {
+                        self.deadline = Some(now + RESUME_STALL + shared.timers.grace);
+                    }
                     if let Err(e) = self.handle_input(shared, tally, now) {
                         return Some(self.fail(tally, e));
                     }
@@ -292,6 +295,17 @@ impl Conn {
         None
     }
 
+    /// The socket reports the server's FIN or reset. A connection that stopped reading learns of its
+    /// end this way (and only it: the others read on to the end).
+    pub fn peer_ended(&mut self, tally: &mut Tally, now: Instant) -> Option<End> {
+        match (self.fault, self.stage, self.reading) {
+            (Some(Fault::StopReading), Stage::Bursting, false) => {
+                Some(self.on_end(tally, "the server's FIN or reset", now))
+            }
+            _ => None,
+        }
+    }
+
     /// The socket may take bytes again: a burst goes on.
     pub fn writable(&mut self, shared: &Shared, now: Instant) -> io::Result<()> {
         self.writable = true;
@@ -313,8 +327,10 @@ impl Conn {
         }
         if self.deadline.is_some_and(|d| now >= d) {
             let fault = self.fault.map_or("", Fault::name);
-            let what = match self.stage {
-                Stage::Probing => "the server kept a connection that stopped reading".to_owned(),
+            let what = match self.fault {
+                Some(Fault::StopReading) => {
+                    "the server kept a connection that stopped reading".to_owned()
+                }
                 _ => format!(
                     "no answer in time (stage {:?}, phase {:?})",
                     self.stage, self.phase
@@ -330,13 +346,8 @@ impl Conn {
         if self.resume_at.is_some_and(|at| now >= at) {
             self.resume_at = None;
             self.reading = true;
-            match self.fault {
-                Some(Fault::StopReading) => {
-                    self.stage = Stage::Probing;
-                    self.deadline = Some(now + PROBE);
-                }
-                _ => self.stage = Stage::Resumed,
-            }
+            self.stage = Stage::Resumed;
+            self.deadline = Some(now + RESUME_STALL + shared.timers.grace);
             if let Some(end) = self.readable(shared, tally, now) {
                 return Some(end);
             }
@@ -436,15 +447,12 @@ impl Conn {
                 self.keepalive_floor = t.ping_interval;
                 self.reading = false;
                 self.stage = Stage::Bursting;
-                // The burst ends within a second or two; the server ends the connection a keepalive
-                // and a close timeout after the last byte it read.
-                let probe = now
-                    + Duration::from_secs(2)
-                    + t.ping_interval
-                    + t.ping_timeout
-                    + t.close
-                    + t.grace;
-                self.resume_at = Some(probe);
+                // The server ends it (its FIN or reset, which the socket reports without our
+                // reading: reading would revive it) a keepalive and a close timeout after the last
+                // byte it read. When that was depends on how fast a busy server works through the
+                // burst, so the bound is generous: twice the timers and a minute.
+                let timers = t.ping_interval + t.ping_timeout + t.close;
+                self.deadline = Some(now + timers * 2 + Duration::from_secs(60) + t.grace);
                 self.burst(shared, now);
             }
             Fault::Slowloris => unreachable!("a slowloris life starts as one"),
@@ -721,10 +729,6 @@ impl Conn {
             }
             (true, None) => return Err("RSV1 without permessage-deflate".into()),
         };
-        if self.stage == Stage::Probing {
-            // Reading a stalled connection to its end: what it still held is not checked.
-            return Ok(());
-        }
         let Some(front) = self.outstanding.front() else {
             tally.problem(format!(
                 "slot {}: an echo nobody sent ({} bytes)",
@@ -842,10 +846,6 @@ impl Conn {
                 self.phase = Phase::Ending;
                 Ok(())
             }
-            (_, Some(Fault::StopReading), Stage::Probing) if code == 1011 => Ok(()),
-            (_, Some(Fault::StopReading), Stage::Probing) => Err(format!(
-                "stop_reading: closed with {code}, not 1011 (keepalive)"
-            )),
             (_, Some(Fault::HalfClose), _) => Ok(()),
             _ => Err(format!(
                 "the server closed with {code} {:?} (stage {:?})",
@@ -880,7 +880,6 @@ impl Conn {
             (_, Some(Fault::Invalid(_)), _) if self.phase == Phase::Ending => {
                 Ok(End::FaultAnswered)
             }
-            (_, Some(Fault::StopReading), Stage::Probing) => Ok(End::FaultAnswered),
             // Ended while we still pushed the burst: only the keepalive may end it, so not before
             // its ping interval.
             (_, Some(Fault::StopReading), Stage::Bursting) => {

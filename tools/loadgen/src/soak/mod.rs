@@ -297,11 +297,10 @@ impl Soak {
     fn round(&mut self, duration: Duration, record: bool) -> Result<(), String> {
         let o = &self.options;
         let warmup = o.warmup;
-        let drain_limit = o.timers.ping_interval
-            + o.timers.ping_timeout
-            + o.timers.close
+        // The longest a fault may run: a stalled connection's bound (conn.rs).
+        let drain_limit = (o.timers.ping_interval + o.timers.ping_timeout + o.timers.close) * 2
             + o.timers.grace * 2
-            + Duration::from_secs(40);
+            + Duration::from_secs(90);
         let close_limit = o.timers.close + o.timers.grace * 2;
         let connect_limit = Duration::from_secs(30 + o.connections as u64 / 100);
         let opened = self.tally.opened + self.slots.len() as u64;
@@ -445,11 +444,13 @@ impl Soak {
             let now = Instant::now();
             for event in events.iter() {
                 let slot = event.token().0;
+                let ended = event.is_read_closed() || event.is_error();
                 self.service(
                     slot,
                     now,
-                    event.is_readable() || event.is_read_closed(),
+                    event.is_readable() || ended,
                     event.is_writable(),
+                    ended,
                 );
             }
             // The timers due now; one that a tick sets again for now waits for the next turn.
@@ -468,7 +469,7 @@ impl Soak {
                 self.tick(slot, now);
             }
             for slot in std::mem::take(&mut self.again) {
-                self.service(slot, now, true, false);
+                self.service(slot, now, true, false, false);
             }
         }
     }
@@ -621,7 +622,7 @@ impl Soak {
         self.reschedule(slot);
     }
 
-    fn service(&mut self, slot: usize, now: Instant, readable: bool, writable: bool) {
+    fn service(&mut self, slot: usize, now: Instant, readable: bool, writable: bool, ended: bool) {
         let Some(mut conn) = self.slots[slot].conn.take() else {
             return;
         };
@@ -639,7 +640,10 @@ impl Soak {
             }
         }
         if end.is_none() && conn.phase != Phase::Connecting {
-            if writable {
+            if ended {
+                end = conn.peer_ended(&mut self.tally, now);
+            }
+            if end.is_none() && writable {
                 if let Err(e) = conn.writable(&shared, now) {
                     end = Some(conn.write_failed(&mut self.tally, e, now));
                 }

@@ -27,10 +27,10 @@ root=$(pwd)
 preset=${1:-}
 case "$preset" in
   --ci)
-    : "${LANES:=mio tokio-tls tokio-deflate}" "${CONNECTIONS:=2000}" "${DURATION:=60}" "${PRIME:=30}"
+    : "${LANES:=mio tokio-tls tokio-deflate}" "${CONNECTIONS:=2000}" "${DURATION:=60}" "${PRIME:=20}"
     # Short server timers, so a peer that stops reading is ended (keepalive, then close timeout)
     # well within the minute.
-    : "${TIMER_MS:=3000}"
+    : "${TIMER_MS:=5000}"
     ;;
   --full)
     : "${LANES:=mio}" "${CONNECTIONS:=10000}" "${DURATION:=600}" "${PRIME:=60}" "${TIMER_MS:=default}"

@@ -433,11 +433,13 @@ impl Conn {
             Fault::PauseReading => {
                 self.reading = false;
                 self.stage = Stage::Bursting;
-                // Well inside the keepalive, which would otherwise (rightly) end it.
+                // Well inside the keepalive, which would otherwise (rightly) end it: the server
+                // counts from its last read, which may come soon after the burst began, and reads
+                // again only once we have drained some of its output, which takes a busy machine
+                // seconds. So 15-30 % of ping interval + timeout, at most 8 s.
                 let keepalive = (t.ping_interval + t.ping_timeout).as_secs_f64();
-                let pause = 2.0
-                    + (next(&mut self.rng) % 1000) as f64 / 1000.0
-                        * (keepalive * 0.4 - 2.0).clamp(0.0, 6.0);
+                let share = 0.15 + (next(&mut self.rng) % 1000) as f64 / 1000.0 * 0.15;
+                let pause = (keepalive * share).min(8.0);
                 self.resume_at = Some(now + Duration::from_secs_f64(pause));
                 self.deadline =
                     Some(now + Duration::from_secs_f64(pause) + Duration::from_secs(30) + t.grace);

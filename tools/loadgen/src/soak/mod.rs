@@ -242,9 +242,13 @@ impl Soak {
             0 => usize::MAX,
             n => (options.connections / n).max(1),
         };
-        let slots = (0..options.connections)
+        // The priming round opens a tenth more (good) connections than the run: the server's tables
+        // and buffers then reach a high-water mark the run's reconnecting faulty slots cannot pass
+        // (a connection table grows by doubling, and the run's peak is a few above its count).
+        let primed = options.connections + options.prime.map_or(0, |_| options.connections / 10);
+        let slots = (0..primed)
             .map(|i| Slot {
-                faulty: i % stride == stride - 1 && i / stride < faulty,
+                faulty: i < options.connections && i % stride == stride - 1 && i / stride < faulty,
                 life: 0,
                 conn: None,
                 restart_at: None,
@@ -303,7 +307,11 @@ impl Soak {
             + Duration::from_secs(90);
         let close_limit = o.timers.close + o.timers.grace * 2;
         let connect_limit = Duration::from_secs(30 + o.connections as u64 / 100);
-        let opened = self.tally.opened + self.slots.len() as u64;
+        let opened = self.tally.opened
+            + match self.priming {
+                true => self.slots.len(),
+                false => self.options.connections,
+            } as u64;
         self.enter(RunPhase::Connect);
         self.start_all();
         self.pump(connect_limit, |s| s.tally.opened >= opened)
@@ -350,9 +358,14 @@ impl Soak {
         Ok(())
     }
 
+    /// Starts the run's connections, and while priming the extra ones too.
     fn start_all(&mut self) {
         let now = Instant::now();
-        for slot in &mut self.slots {
+        let count = match self.priming {
+            true => self.slots.len(),
+            false => self.options.connections,
+        };
+        for slot in &mut self.slots[..count] {
             slot.restart_at = Some(now);
         }
     }
@@ -727,7 +740,7 @@ impl Soak {
             "{{\"label\":\"{}\",\"connections\":{},\"faulty_slots\":{},\"duration_s\":{:.0},\"checked\":{},\
              \"lost\":{},\"duplicated\":{},\"corrupted\":{},\"unexpected_ends\":{},\"clean_closes\":{},\"half_close_unanswered\":{}",
             crate::json_escape(&self.options.label),
-            self.slots.len(),
+            self.options.connections,
             self.slots.iter().filter(|s| s.faulty).count(),
             self.options.duration.as_secs_f64(),
             t.checked,

@@ -400,19 +400,9 @@ impl Pool {
         read_closed: bool,
     ) -> Result<(), String> {
         if conn.state == State::Connecting {
-            // mio's connect protocol: an event, then `take_error`, then `peer_addr` says whether the
-            // connection is established (NotConnected: not yet, wait for the next event).
-            if let Some(e) = conn.stream.take_error().map_err(|e| e.to_string())? {
-                return Err(format!("connect: {e}"));
+            if !connected(&conn.stream)? {
+                return Ok(());
             }
-            match conn.stream.peer_addr() {
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::NotConnected => return Ok(()),
-                Err(e) => return Err(format!("connect: {e}")),
-            }
-            conn.stream
-                .set_nodelay(true)
-                .map_err(|e| format!("set_nodelay: {e}"))?;
             conn.state = State::Handshake;
             conn.writable = true;
             let target = self.target(conn.id);
@@ -601,6 +591,24 @@ impl Pool {
                 other => unreachable!("parse_header let opcode {other:#x} through"),
             }
         }
+    }
+}
+
+/// mio's connect protocol: an event, then `take_error`, then `peer_addr` says whether the connection
+/// is established (NotConnected: not yet, wait for the next event). Once it is, `TCP_NODELAY` is set.
+pub fn connected(stream: &TcpStream) -> Result<bool, String> {
+    if let Some(e) = stream.take_error().map_err(|e| e.to_string())? {
+        return Err(format!("connect: {e}"));
+    }
+    match stream.peer_addr() {
+        Ok(_) => {
+            stream
+                .set_nodelay(true)
+                .map_err(|e| format!("set_nodelay: {e}"))?;
+            Ok(true)
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(false),
+        Err(e) => Err(format!("connect: {e}")),
     }
 }
 

@@ -151,16 +151,6 @@ fn parse_options(mut args: impl Iterator<Item = String>) -> Result<Options, Stri
         deflate: false,
         server_pid: None,
     };
-    fn number<T: std::str::FromStr>(flag: &str, value: Option<String>) -> Result<T, String> {
-        let value = value.ok_or_else(|| format!("{flag} needs a value"))?;
-        value
-            .parse()
-            .map_err(|_| format!("{flag}: not a number: {value}"))
-    }
-    fn seconds(flag: &str, value: Option<String>) -> Result<Duration, String> {
-        let secs: f64 = number(flag, value)?;
-        Duration::try_from_secs_f64(secs).map_err(|_| format!("{flag}: bad duration {secs}"))
-    }
     while let Some(flag) = args.next() {
         match flag.as_str() {
             "--url" => url = args.next(),
@@ -203,6 +193,20 @@ fn parse_options(mut args: impl Iterator<Item = String>) -> Result<Options, Stri
         return Err("--connections, --in-flight and --max-pending must be at least 1".into());
     }
     Ok(options)
+}
+
+/// A flag's value as a number, or why not (every workload's options).
+pub fn number<T: std::str::FromStr>(flag: &str, value: Option<String>) -> Result<T, String> {
+    let value = value.ok_or_else(|| format!("{flag} needs a value"))?;
+    value
+        .parse()
+        .map_err(|_| format!("{flag}: not a number: {value}"))
+}
+
+/// A flag's value as seconds (fractions allowed).
+pub fn seconds(flag: &str, value: Option<String>) -> Result<Duration, String> {
+    let secs: f64 = number(flag, value)?;
+    Duration::try_from_secs_f64(secs).map_err(|_| format!("{flag}: bad duration {secs}"))
 }
 
 /// Appends the percentiles of publish-to-delivery or round-trip times (ns) to a JSON report, in µs.

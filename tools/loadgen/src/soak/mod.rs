@@ -35,7 +35,7 @@ use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 
 use crate::client::Target;
-use crate::{next, percentile};
+use crate::{next, number, percentile, seconds};
 
 use conn::{Conn, End, Phase, Shared, Timers};
 use fault::Fault;
@@ -642,7 +642,7 @@ impl Soak {
         let shared = shared(&self.options, self.phase);
         let mut end = None;
         if conn.phase == Phase::Connecting {
-            match connect_done(&mut conn) {
+            match crate::client::connected(conn.stream.tcp()) {
                 Ok(true) => {
                     if let Err(e) = conn.connected(&shared, now) {
                         end = Some(conn.fail(&mut self.tally, format!("handshake write: {e}")));
@@ -835,24 +835,6 @@ fn shared(o: &Options, phase: RunPhase) -> Shared<'_> {
     }
 }
 
-/// mio's connect protocol: an event, then `take_error`, then `peer_addr` says whether the connection
-/// is established.
-fn connect_done(conn: &mut Conn) -> Result<bool, String> {
-    let tcp = conn.stream.tcp();
-    if let Some(e) = tcp.take_error().map_err(|e| e.to_string())? {
-        return Err(format!("connect: {e}"));
-    }
-    match tcp.peer_addr() {
-        Ok(_) => {
-            tcp.set_nodelay(true)
-                .map_err(|e| format!("set_nodelay: {e}"))?;
-            Ok(true)
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotConnected => Ok(false),
-        Err(e) => Err(format!("connect: {e}")),
-    }
-}
-
 fn parse_options(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
     let mut url = None;
     let secs = Duration::from_secs;
@@ -883,16 +865,6 @@ fn parse_options(mut args: impl Iterator<Item = String>) -> Result<Options, Stri
         max_pending: 100,
         prime: None,
     };
-    fn number<T: std::str::FromStr>(flag: &str, value: Option<String>) -> Result<T, String> {
-        let value = value.ok_or_else(|| format!("{flag} needs a value"))?;
-        value
-            .parse()
-            .map_err(|_| format!("{flag}: not a number: {value}"))
-    }
-    fn seconds(flag: &str, value: Option<String>) -> Result<Duration, String> {
-        let secs: f64 = number(flag, value)?;
-        Duration::try_from_secs_f64(secs).map_err(|_| format!("{flag}: bad duration {secs}"))
-    }
     while let Some(flag) = args.next() {
         match flag.as_str() {
             "--url" => url = args.next(),
